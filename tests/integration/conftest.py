@@ -1,0 +1,70 @@
+"""Kafka fixtures for integration tests.
+
+``kafka_bootstrap`` picks the first available broker, in order:
+
+1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment (an existing broker);
+2. a testcontainers ``KafkaContainer`` if a Docker engine answers;
+3. a real local broker started with ``scripts/kafka-local`` (needs a JDK and
+   ``mvn`` or ``KAFKA_HOME``), stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from kafka_helpers import (
+    can_run_local_broker,
+    create_topic,
+    delete_topics,
+    docker_available,
+    kafka_local,
+    unique_topic_name,
+)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers (``host:port``) of a Kafka broker for this test session."""
+    from_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if from_env:
+        yield from_env
+        return
+
+    if docker_available():
+        try:
+            from testcontainers.community.kafka import KafkaContainer
+        except ImportError:  # testcontainers < 4.15
+            from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            yield container.get_bootstrap_server()
+        return
+
+    if not can_run_local_broker():
+        pytest.skip("no Kafka: set KAFKA_BOOTSTRAP_SERVERS, run Docker, or install a JDK and mvn")
+    broker_dir = tmp_path_factory.mktemp("kafka")
+    bootstrap = kafka_local("start", "--dir", str(broker_dir))
+    try:
+        yield bootstrap
+    finally:
+        kafka_local("stop", "--dir", str(broker_dir), timeout=120)
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Create fresh, uniquely named topics: ``topic_factory(partitions=3)`` -> name.
+
+    Topics are deleted (best effort) when the test ends.
+    """
+    created: list[str] = []
+
+    def create(partitions: int = 1, prefix: str = "test") -> str:
+        name = unique_topic_name(prefix)
+        create_topic(kafka_bootstrap, name, partitions)
+        created.append(name)
+        return name
+
+    yield create
+    delete_topics(kafka_bootstrap, created)
