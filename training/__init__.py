@@ -1,0 +1,1 @@
+"""Offline training for fraudstream: fit, evaluate and bundle a reconstruction-error detector."""

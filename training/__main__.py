@@ -1,0 +1,226 @@
+"""Command line: python -m training {synth,fit,score,evaluate,compare} ..."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from training.config import PRESETS, FitConfig
+from training.errors import OptionError, TrainingError
+
+# Options of `fit` that map one to one onto FitConfig fields: (flag, field, type, help).
+_FIT_OPTIONS = [
+    ("--epochs", "epochs", int, "most training epochs per network"),
+    ("--patience", "patience", int, "early-stopping patience in epochs (0: train every epoch)"),
+    ("--batch-size", "batch_size", int, "rows per gradient step"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate"),
+    ("--activation", "activation", str, "hidden-layer activation: tanh, relu, elu, linear..."),
+    ("--bottleneck-activation", "bottleneck_activation", str, "activation of the code layer"),
+    ("--noise", "noise", float, "std of Gaussian input noise while training (denoising); 0 off"),
+    ("--ensemble", "ensemble", int, "networks trained with consecutive seeds, scores averaged"),
+    ("--scaling", "scaling", str, "feature scaling fitted on training rows: robust or standard"),
+    ("--weighting", "weighting", str, "per-feature error weights: none or inverse_error"),
+    ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),
+    ("--threshold", "threshold", str, "recall:R, precision:P, rate:A (alert share) or value:V"),
+    ("--seed", "seed", int, "seed of the first network"),
+    ("--test-size", "test_size", float, "share of rows held out for the test split"),
+    ("--validation-size", "validation_size", float, "share of training rows for validation"),
+    ("--split-seed", "split_seed", int, "seed of the train/validation/test split"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train, score and evaluate fraudstream's autoencoder fraud detector.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth(commands)
+    _add_fit(commands)
+    _add_score(commands)
+    _add_evaluate(commands)
+    _add_compare(commands)
+    return parser
+
+
+def _add_synth(commands) -> None:
+    p = commands.add_parser(
+        "synth",
+        help="write a synthetic transactions CSV (ULB schema)",
+        description="Write synthetic card transactions with the ULB header "
+        "Time,V1..V28,Amount,Class, for demos and tests.",
+    )
+    p.add_argument("--rows", type=int, required=True, help="number of transactions")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--fraud-rate", type=float, default=0.00173, help="share of frauds (0.00173)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.set_defaults(handler=_synth)
+
+
+def _add_fit(commands) -> None:
+    p = commands.add_parser(
+        "fit",
+        help="train a detector and write a model bundle",
+        description="Train the autoencoder on a CSV, choose the alert threshold on a validation "
+        "split, evaluate on an untouched test split and write a model bundle.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="training CSV")
+    p.add_argument("--model-dir", type=Path, required=True, help="bundle directory (must be new)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="starting settings: default, or reference (the tutorial's linear 29-27-29 recipe); "
+        "other options override it",
+    )
+    p.add_argument("--label-column", help="0/1 label column, ignored as a feature (Class); '' none")
+    p.add_argument("--drop-columns", help="comma-separated columns to ignore (Time); '' none")
+    p.add_argument("--features", help="comma-separated feature columns (all other numeric)")
+    p.add_argument(
+        "--encoder",
+        help="comma-separated encoder widths, input side first; Nx is N times the number of "
+        "features; the decoder mirrors it (default 2x,0.25x)",
+    )
+    p.add_argument("--clip", type=float, help="clip scaled features to +-CLIP (10); 0 disables")
+    for flag, field, kind, text in _FIT_OPTIONS:
+        p.add_argument(flag, dest=field, type=kind, help=f"{text} ({getattr(FitConfig(), field)})")
+    p.set_defaults(handler=_fit)
+
+
+def _add_score(commands) -> None:
+    p = commands.add_parser(
+        "score",
+        help="score a CSV with a bundle",
+        description="Write a CSV with columns score and alert (0/1), one row per input row, in "
+        "input order. Label and other non-feature columns are ignored.",
+    )
+    p.add_argument("--model-dir", type=Path, required=True, help="model bundle directory")
+    p.add_argument("--data", type=Path, required=True, help="CSV with the bundle's features")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.set_defaults(handler=_score)
+
+
+def _add_evaluate(commands) -> None:
+    p = commands.add_parser(
+        "evaluate",
+        help="evaluate a bundle on a labelled CSV",
+        description="Compute ROC AUC, average precision and the confusion counts at the bundle's "
+        "threshold; write metrics.json, pr_curve.png, roc_curve.png, score_histogram.png.",
+    )
+    p.add_argument("--model-dir", type=Path, required=True, help="model bundle directory")
+    p.add_argument("--data", type=Path, required=True, help="labelled CSV")
+    p.add_argument("--report-dir", type=Path, required=True, help="directory for the report")
+    p.set_defaults(handler=_evaluate)
+
+
+def _add_compare(commands) -> None:
+    from training.compare import add_arguments
+
+    p = commands.add_parser(
+        "compare",
+        help="compare the autoencoder with the reference recipe and strong baselines",
+        description="Train the default autoencoder, the reference preset, Isolation Forest and "
+        "PCA on the same splits over several seeds; print ROC AUC and average precision.",
+    )
+    add_arguments(p)
+
+
+def _synth(args) -> int:
+    from training.synth import synthesize
+
+    frame = synthesize(args.rows, args.fraud_rate, args.seed)
+    _write_csv_atomically(frame, args.out)
+    print(f"wrote {len(frame)} rows ({int(frame['Class'].sum())} frauds) to {args.out}")
+    return 0
+
+
+def fit_config(args) -> FitConfig:
+    """Build the FitConfig from the preset and the options given on the command line."""
+    changes = {field: getattr(args, field) for _, field, _, _ in _FIT_OPTIONS}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if args.label_column is not None:
+        changes["label_column"] = args.label_column or None
+    if args.drop_columns is not None:
+        changes["drop_columns"] = _names(args.drop_columns)
+    if args.features is not None:
+        changes["features"] = _names(args.features) or None
+    if args.encoder is not None:
+        changes["encoder"] = _names(args.encoder)
+    if args.clip is not None:
+        changes["clip"] = args.clip or None
+    return dataclasses.replace(PRESETS[args.preset], **changes).validated()
+
+
+def _fit(args) -> int:
+    from training.pipeline import run_fit
+
+    config = fit_config(args)
+    manifest = run_fit(args.data, args.model_dir, config)
+    print(f"wrote bundle {manifest['model_version']} to {args.model_dir}")
+    return 0
+
+
+def _score(args) -> int:
+    import pandas as pd
+
+    from training.pipeline import run_score
+
+    scores, alerts = run_score(args.model_dir, args.data)
+    frame = pd.DataFrame({"score": scores, "alert": alerts.astype(int)})
+    _write_csv_atomically(frame, args.out, float_format="%.8g")
+    print(f"scored {len(frame)} rows, {int(alerts.sum())} alerts, to {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from training.pipeline import run_evaluate
+
+    m = run_evaluate(args.model_dir, args.data, args.report_dir)
+    print(
+        f"ROC AUC {m['roc_auc']:.4f}  average precision {m['average_precision']:.4f}  "
+        f"precision {m['precision']:.3f}  recall {m['recall']:.3f} at threshold "
+        f"{m['threshold']:.4g}; report in {args.report_dir}"
+        if m["roc_auc"] is not None
+        else f"the labels hold one class only; report in {args.report_dir}"
+    )
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _write_csv_atomically(frame, path: Path, **options) -> None:
+    if path.is_dir():
+        raise OptionError(f"{path}: is a directory; --out needs a file path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            frame.to_csv(handle, index=False, **options)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

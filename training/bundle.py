@@ -1,0 +1,211 @@
+"""The model bundle: a directory that the consumer loads, written atomically, nothing pickled.
+
+Layout::
+
+    manifest.json      schema version, model version, features, scaler, networks, threshold,
+                       metrics, training settings, data fingerprint, library versions
+    weights.npz        every network's dense kernels and biases (numpy, allow_pickle=False)
+    network-N.keras    each network in Keras' native format, for inspection and retraining
+    metrics.json, history.json, *.png   the evaluation report
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.errors import BundleError
+from training.scaling import Scaler
+from training.scoring import ACTIVATIONS, Dense, Detector, Network
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+
+
+def save_bundle(
+    target: str | Path,
+    detector: Detector,
+    fields: dict[str, Any],
+    write_extras: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """Write a bundle to `target` atomically and return its manifest.
+
+    `fields` (threshold details, metrics, training settings...) go into the manifest beside
+    what the detector defines. `write_extras(staging_dir)` may add files (Keras models,
+    plots); if anything fails, nothing is left at `target`.
+    """
+    target = Path(target)
+    if target.exists():
+        raise BundleError(f"{target}: already exists; choose a new --model-dir or remove it")
+    weights = _weights_bytes(detector)
+    created = datetime.now(UTC)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "model_version": f"{created:%Y%m%dT%H%M%SZ}-{hashlib.sha256(weights).hexdigest()[:8]}",
+        "created_at": created.isoformat(timespec="seconds"),
+        "features": list(detector.feature_names),
+        "scaler": detector.scaler.to_dict(),
+        "feature_weights": detector.feature_weights.tolist(),
+        "networks": [
+            {
+                "error_scale": network.error_scale,
+                "layers": [
+                    {"units": int(layer.bias.shape[0]), "activation": layer.activation}
+                    for layer in network.layers
+                ],
+            }
+            for network in detector.networks
+        ],
+        "weights_file": WEIGHTS,
+        "score": (
+            "mean over networks of sum(feature_weights * (scaled - reconstruction)^2) "
+            "/ error_scale; alert when score > threshold.value"
+        ),
+        **fields,
+        "threshold": {**fields.get("threshold", {}), "value": float(detector.threshold)},
+        "versions": library_versions(),
+    }
+    with _staged(target) as staging:
+        (staging / WEIGHTS).write_bytes(weights)
+        if write_extras is not None:
+            write_extras(staging)
+        _write_json(staging / MANIFEST, manifest)
+    return manifest
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    """Read and check a bundle's manifest; raise BundleError naming the path and the problem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no model bundle here (not a directory); train one with fit")
+    file = path / MANIFEST
+    try:
+        manifest = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{file}: missing; {path} is not a complete model bundle") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{file}: not valid JSON ({exc})") from exc
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"{file}: schema version {version!r} is not supported "
+            f"(this fraudstream reads version {SCHEMA_VERSION}); retrain the bundle"
+        )
+    features = manifest.get("features")
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(isinstance(f, str) and f for f in features)
+        or len(set(features)) != len(features)
+    ):
+        raise BundleError(f"{file}: 'features' must be a non-empty list of distinct names")
+    for key in ("model_version", "scaler", "networks", "threshold", "feature_weights"):
+        if key not in manifest:
+            raise BundleError(f"{file}: missing the {key!r} entry")
+    return manifest
+
+
+def load_detector(path: str | Path) -> Detector:
+    """Load a bundle as a TensorFlow-free Detector, checking every shape against the manifest."""
+    path = Path(path)
+    manifest = load_manifest(path)
+    n = len(manifest["features"])
+    try:
+        scaler = Scaler.from_dict(manifest["scaler"])
+        feature_weights = np.asarray(manifest["feature_weights"], dtype=np.float64)
+        threshold = float(manifest["threshold"]["value"])
+        networks = tuple(
+            _load_network(path, manifest, i, spec) for i, spec in enumerate(manifest["networks"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path / MANIFEST}: malformed entry ({exc})") from exc
+    if scaler.center.shape != (n,) or scaler.scale.shape != (n,) or feature_weights.shape != (n,):
+        raise BundleError(f"{path / MANIFEST}: scaler or feature weights do not match {n} features")
+    if not networks or not np.isfinite(threshold):
+        raise BundleError(f"{path / MANIFEST}: needs at least one network and a finite threshold")
+    for i, network in enumerate(networks):
+        widths = [layer.kernel.shape for layer in network.layers]
+        if widths[0][0] != n or widths[-1][1] != n or any(
+            a[1] != b[0] for a, b in zip(widths, widths[1:], strict=False)
+        ):
+            raise BundleError(f"{path / WEIGHTS}: network {i} layer shapes {widths} do not chain")
+    return Detector(tuple(manifest["features"]), scaler, networks, feature_weights, threshold)
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of Python and of the libraries that shape a bundle."""
+    versions = {"python": platform.python_version()}
+    for name in ("fraudstream", "numpy", "scikit-learn", "pandas", "tensorflow", "keras"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network:
+    weights_file = path / manifest.get("weights_file", WEIGHTS)
+    try:
+        with np.load(weights_file, allow_pickle=False) as arrays:
+            layers = []
+            for j, layer in enumerate(spec["layers"]):
+                if layer["activation"] not in ACTIVATIONS:
+                    raise BundleError(
+                        f"{path / MANIFEST}: unknown activation {layer['activation']!r}"
+                    )
+                kernel = arrays[f"network{index}_layer{j}_kernel"].astype(np.float64)
+                bias = arrays[f"network{index}_layer{j}_bias"].astype(np.float64)
+                layers.append(Dense(kernel, bias, layer["activation"]))
+    except FileNotFoundError:
+        raise BundleError(f"{weights_file}: missing; the bundle is incomplete") from None
+    except KeyError as exc:
+        raise BundleError(f"{weights_file}: lacks array {exc}; the bundle is incomplete") from exc
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{weights_file}: unreadable ({exc})") from exc
+    error_scale = float(spec["error_scale"])
+    if not error_scale > 0:
+        raise BundleError(f"{path / MANIFEST}: network {index} error_scale must be positive")
+    return Network(tuple(layers), error_scale)
+
+
+def _weights_bytes(detector: Detector) -> bytes:
+    arrays = {}
+    for i, network in enumerate(detector.networks):
+        for j, layer in enumerate(network.layers):
+            arrays[f"network{i}_layer{j}_kernel"] = layer.kernel
+            arrays[f"network{i}_layer{j}_bias"] = layer.bias
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """Yield a fresh directory beside `target`; rename it to `target` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a consumer may run as another user
+    try:
+        yield staging
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,260 @@
+"""Fit a detector end to end: read, split, scale, train, choose a threshold, evaluate, bundle."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from training import bundle, data, evaluate
+from training.config import FitConfig
+from training.errors import BundleError, DataError
+from training.scaling import fit_scaler
+from training.scoring import Detector, Network, squared_errors
+from training.threshold import Threshold, choose_threshold, parse_strategy
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row indices of the three splits: fit (training), validation and test."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class FittedDetector:
+    """A detector (threshold still 0) with the Keras models and histories behind it."""
+
+    detector: Detector
+    models: list
+    histories: list[dict[str, list[float]]]
+
+
+def split_rows(labels: np.ndarray | None, n_rows: int, config: FitConfig) -> Splits:
+    """Split rows into fit / validation / test, stratified by label where labels allow it."""
+    index = np.arange(n_rows)
+    train, test = train_test_split(
+        index,
+        test_size=config.test_size,
+        random_state=config.split_seed,
+        stratify=_stratify(labels, index),
+    )
+    fit, validation = train_test_split(
+        train,
+        test_size=config.validation_size,
+        random_state=config.split_seed,
+        stratify=_stratify(labels, train),
+    )
+    return Splits(np.sort(fit), np.sort(validation), np.sort(test))
+
+
+def _stratify(labels: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    if labels is None:
+        return None
+    counts = np.bincount(labels[index], minlength=2)
+    return labels[index] if counts.min() >= 2 else None
+
+
+def training_rows(labels: np.ndarray | None, rows: np.ndarray, config: FitConfig) -> np.ndarray:
+    """Return the rows the networks learn from: normal rows only, or all of them."""
+    normal_only = config.train_on == "normal" or (config.train_on == "auto" and labels is not None)
+    if normal_only and labels is not None:
+        return rows[labels[rows] == 0]
+    return rows
+
+
+def fit_detector(
+    features: np.ndarray,
+    feature_names: tuple[str, ...],
+    fit_rows: np.ndarray,
+    validation_rows: np.ndarray,
+    config: FitConfig,
+    log: Log,
+) -> FittedDetector:
+    """Fit the scaler and the ensemble of networks; the threshold is left at 0 for the caller."""
+    from training.model import export_layers, fit_autoencoder
+
+    scaler = fit_scaler(features[fit_rows], config.scaling, config.clip)
+    x_fit = scaler.transform(features[fit_rows])
+    x_val = scaler.transform(features[validation_rows])
+    models, histories, layer_stacks = [], [], []
+    for i in range(config.ensemble):
+        label = f"net {i + 1}/{config.ensemble}"
+        model, history = fit_autoencoder(x_fit, x_val, config, config.seed + i, log, label)
+        models.append(model)
+        histories.append(history)
+        layer_stacks.append(export_layers(model))
+    ones = np.ones(len(feature_names))
+    bare = [Network(layers, 1.0) for layers in layer_stacks]
+    per_feature = [squared_errors(x_fit, net.reconstruct(x_fit), ones) for net in bare]
+    weights = ones
+    if config.weighting == "inverse_error":
+        # Standardised residuals: a feature that is always hard to reconstruct must not
+        # dominate the score; guard against a feature reconstructed perfectly.
+        mean_error = np.mean([errors.mean(axis=0) for errors in per_feature], axis=0)
+        weights = 1.0 / np.maximum(mean_error, 1e-6)
+    networks = tuple(
+        Network(net.layers, float(np.median((errors * weights).sum(axis=1))) or 1.0)
+        for net, errors in zip(bare, per_feature, strict=True)
+    )
+    detector = Detector(feature_names, scaler, networks, weights, threshold=0.0)
+    return FittedDetector(detector, models, histories)
+
+
+def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None = None) -> dict:
+    """Train on a CSV and write a bundle to `model_dir`; return the bundle's manifest."""
+    log = log or _stderr
+    config = config.validated()
+    strategy = parse_strategy(config.threshold)
+    if model_dir.exists():
+        raise BundleError(f"{model_dir}: already exists; choose a new --model-dir or remove it")
+    frame = data.read_csv(data_path)
+    names = data.choose_features(
+        list(frame.columns), config.label_column, config.drop_columns, config.features
+    )
+    dataset = data.to_dataset(frame, names, config.label_column, str(data_path), data.MIN_ROWS)
+    splits = split_rows(dataset.labels, dataset.n_rows, config)
+    fit_rows = training_rows(dataset.labels, splits.fit, config)
+    val_rows = training_rows(dataset.labels, splits.validation, config)
+    if len(fit_rows) < data.MIN_ROWS // 2:
+        raise DataError(f"{data_path}: only {len(fit_rows)} rows left to train on; add data")
+    log(
+        f"data: {dataset.n_rows} rows, {len(names)} features, "
+        + ("unlabelled" if dataset.labels is None else f"{int(dataset.labels.sum())} positives")
+        + f"; training on {len(fit_rows)} rows, validating on {len(splits.validation)}, "
+        f"testing on {len(splits.test)}"
+    )
+    started = time.perf_counter()
+    fitted = fit_detector(dataset.features, names, fit_rows, val_rows, config, log)
+    seconds = time.perf_counter() - started
+    val_scores = fitted.detector.score(dataset.features[splits.validation])
+    val_labels = None if dataset.labels is None else dataset.labels[splits.validation]
+    threshold = choose_threshold(strategy, val_scores, val_labels)
+    detector = replace(fitted.detector, threshold=threshold.value)
+    metrics = _split_metrics(detector, dataset, splits)
+    fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
+
+    def write_extras(staging: Path) -> None:
+        for i, model in enumerate(fitted.models):
+            model.save(staging / f"network-{i}.keras")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (staging / "history.json").write_text(json.dumps(fitted.histories, indent=2) + "\n")
+        evaluate.write_history_plot(staging / "history.png", fitted.histories)
+        _write_report_plots(staging, detector, dataset, splits)
+
+    manifest = bundle.save_bundle(model_dir, detector, fields, write_extras)
+    log(summary_table(manifest))
+    return manifest
+
+
+def run_score(model_dir: Path, data_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Score every row of a CSV with a bundle; return (scores, alerts) in input order."""
+    detector = bundle.load_detector(model_dir)
+    frame = data.read_csv(data_path)
+    dataset = data.to_dataset(frame, detector.feature_names, None, str(data_path))
+    scores = detector.score(dataset.features)
+    return scores, detector.alerts(scores)
+
+
+def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str, Any]:
+    """Evaluate a bundle on a labelled CSV and write metrics.json and plots to `report_dir`."""
+    manifest = bundle.load_manifest(model_dir)
+    detector = bundle.load_detector(model_dir)
+    label_column = manifest.get("training", {}).get("config", {}).get("label_column") or "Class"
+    frame = data.read_csv(data_path)
+    if label_column not in frame.columns:
+        raise DataError(f"{data_path}: no label column {label_column!r}; evaluate needs labels")
+    dataset = data.to_dataset(frame, detector.feature_names, label_column, str(data_path))
+    scores = detector.score(dataset.features)
+    metrics = evaluate.detection_metrics(scores, dataset.labels, detector.threshold)
+    metrics["model_version"] = manifest["model_version"]
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    evaluate.write_plots(report_dir, scores, dataset.labels, detector.threshold, data_path.name)
+    return metrics
+
+
+def _split_metrics(detector: Detector, dataset: data.Dataset, splits: Splits) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, rows in (("validation", splits.validation), ("test", splits.test)):
+        scores = detector.score(dataset.features[rows])
+        if dataset.labels is None:
+            result[name] = {"rows": len(rows), "alert_rate": float(detector.alerts(scores).mean())}
+        else:
+            result[name] = evaluate.detection_metrics(
+                scores, dataset.labels[rows], detector.threshold
+            )
+    return result
+
+
+def _write_report_plots(
+    directory: Path, detector: Detector, dataset: data.Dataset, splits: Splits
+) -> None:
+    scores = detector.score(dataset.features[splits.test])
+    labels = (
+        np.zeros(len(scores), dtype=bool)
+        if dataset.labels is None
+        else dataset.labels[splits.test].astype(bool)
+    )
+    evaluate.write_plots(directory, scores, labels, detector.threshold, "test split")
+
+
+def _manifest_fields(config, dataset, splits, fit_rows, threshold: Threshold, metrics, seconds):
+    return {
+        "threshold": threshold.to_dict() | {"chosen_on": "validation"},
+        "metrics": metrics,
+        "training": {
+            "config": config.to_dict(),
+            "data_fingerprint": data.fingerprint(dataset),
+            "rows": {
+                "total": dataset.n_rows,
+                "fit": len(fit_rows),
+                "validation": len(splits.validation),
+                "test": len(splits.test),
+            },
+            "labelled": dataset.labels is not None,
+            "fit_seconds": round(seconds, 2),
+        },
+    }
+
+
+def summary_table(manifest: dict[str, Any]) -> str:
+    """Return a short human-readable summary of a freshly trained bundle."""
+    threshold = manifest["threshold"]
+    lines = [
+        f"model {manifest['model_version']}: {len(manifest['features'])} features, "
+        f"{len(manifest['networks'])} network(s), "
+        f"trained in {manifest['training']['fit_seconds']:.1f} s",
+        f"threshold {threshold['value']:.4g} ({threshold['strategy']}, "
+        f"achieved {threshold['achieved']:.4g} on validation"
+        + ("" if threshold["met"] else ", TARGET NOT MET")
+        + ")",
+        f"{'split':<11}{'rows':>8}{'ROC AUC':>9}{'AP':>8}{'prec':>8}{'recall':>8}{'alerts':>8}",
+    ]
+    for name, m in manifest["metrics"].items():
+        auc, ap = m.get("roc_auc"), m.get("average_precision")
+        lines.append(
+            f"{name:<11}{m['rows']:>8}"
+            f"{_fmt(auc):>9}{_fmt(ap):>8}{_fmt(m.get('precision')):>8}"
+            f"{_fmt(m.get('recall')):>8}{m.get('tp', 0) + m.get('fp', 0) if 'tp' in m else '-':>8}"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
