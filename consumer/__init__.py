@@ -1,0 +1,1 @@
+"""Streaming scoring for fraudstream: consume transactions from Kafka, publish alerts."""

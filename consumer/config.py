@@ -1,0 +1,179 @@
+"""The frozen settings of each command, and their one translation into librdkafka dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consumer.errors import ConfigError
+
+# Substrings of librdkafka keys whose values must never be printed or logged.
+SECRET_KEY_PARTS = ("password", "secret", "key.pem", "oauthbearer.config", "jaas", "token")
+OFFSET_RESETS = ("earliest", "latest", "error")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A setting value that prints as asterisks; call `reveal()` to hand it to the client."""
+
+    value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def is_secret_key(key: str) -> bool:
+    """Tell whether a librdkafka key holds a credential.
+
+    >>> is_secret_key("sasl.password"), is_secret_key("sasl.mechanism")
+    (True, False)
+    """
+    return any(part in key.lower() for part in SECRET_KEY_PARTS)
+
+
+def kafka_setting(key: str, value: str) -> tuple[str, str | Secret]:
+    """Return one passthrough client setting, its value wrapped if it is a secret."""
+    key = key.strip()
+    if not key or " " in key:
+        raise ConfigError(f"invalid Kafka client setting name {key!r}")
+    return key, Secret(value) if is_secret_key(key) else value
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the brokers are, plus client settings (SASL, SSL...) passed through untouched."""
+
+    bootstrap_servers: str
+    extra: tuple[tuple[str, str | Secret], ...] = ()
+
+    def client_config(self) -> dict[str, str]:
+        """Return the settings every client gets, secrets revealed: for the client only."""
+        config = {"bootstrap.servers": self.bootstrap_servers}
+        for key, value in self.extra:
+            config[key] = value.reveal() if isinstance(value, Secret) else value
+        return config
+
+    def redacted(self) -> dict[str, str]:
+        """Return the same settings with secrets masked, safe to log."""
+        return {"bootstrap.servers": self.bootstrap_servers, **{k: str(v) for k, v in self.extra}}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `python -m consumer run` needs; built once, never changed."""
+
+    kafka: KafkaSettings
+    model_dir: Path
+    input_topic: str
+    alert_topic: str
+    dlq_topic: str
+    group_id: str
+    scores_topic: str | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9400
+    batch_size: int = 1000
+    batch_timeout: float = 0.5
+    commit_interval: float = 1.0
+    flush_timeout: float = 30.0
+    max_message_bytes: int = 65536
+    top_features: int = 3
+    auto_offset_reset: str = "earliest"
+
+    def __post_init__(self) -> None:
+        for name in ("input_topic", "alert_topic", "dlq_topic", "group_id"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name.replace('_', '-')} must not be empty")
+        topics = [self.input_topic, self.alert_topic, self.dlq_topic, self.scores_topic]
+        topics = [topic for topic in topics if topic]
+        if len(set(topics)) != len(topics):
+            raise ConfigError("input, alert, dead-letter and scores topics must all differ")
+        _positive(self, "batch_size", "batch_timeout", "flush_timeout", "max_message_bytes")
+        _positive(self, "top_features")
+        if self.commit_interval < 0:
+            raise ConfigError("commit-interval must be 0 (every batch) or more")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics-port {self.metrics_port} is not a TCP port")
+        if self.auto_offset_reset not in OFFSET_RESETS:
+            raise ConfigError(f"auto-offset-reset must be one of {', '.join(OFFSET_RESETS)}")
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Everything `python -m consumer replay` needs."""
+
+    kafka: KafkaSettings
+    topic: str
+    data: Path
+    rate: float | None = None
+    limit: int | None = None
+    loop: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError("rate must be positive (messages per second); omit it for full speed")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError("limit must be 0 or more")
+
+
+@dataclass(frozen=True)
+class FollowSettings:
+    """Everything `python -m consumer alerts` needs."""
+
+    kafka: KafkaSettings
+    topic: str
+    from_beginning: bool = False
+    limit: int | None = None
+    idle_timeout: float | None = None
+    output_json: bool = False
+
+
+def consumer_config(settings: RunSettings) -> dict[str, object]:
+    """Return the scoring consumer's librdkafka settings; user settings win over ours."""
+    return {
+        "group.id": settings.group_id,
+        # We store nothing automatically and commit explicitly, only after the producer has
+        # flushed every alert and dead letter of the messages the offsets cover.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": settings.auto_offset_reset,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "client.id": "fraudstream-consumer",
+        **settings.kafka.client_config(),
+    }
+
+
+def producer_config(settings: RunSettings | ReplaySettings) -> dict[str, object]:
+    """Return the librdkafka settings of a producer of alerts, dead letters or replayed rows."""
+    return {
+        "acks": "all",
+        # Idempotence keeps retried records in order and without duplicates per partition.
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "queue.buffering.max.messages": 1_000_000,
+        "client.id": "fraudstream-producer",
+        **settings.kafka.client_config(),
+    }
+
+
+def follower_config(settings: FollowSettings, group_id: str) -> dict[str, object]:
+    """Return the librdkafka settings of the alert follower (it never commits)."""
+    return {
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest" if settings.from_beginning else "latest",
+        "client.id": "fraudstream-alerts",
+        **settings.kafka.client_config(),
+    }
+
+
+def _positive(settings: object, *names: str) -> None:
+    for name in names:
+        if not getattr(settings, name) > 0:
+            raise ConfigError(f"{name.replace('_', '-')} must be positive")

@@ -1,0 +1,17 @@
+"""The consumer's errors: one base, a few kinds, each message one sentence a user can act on."""
+
+
+class ConsumerError(Exception):
+    """A problem the consumer reports and stops on; its message is shown as is."""
+
+
+class ConfigError(ConsumerError):
+    """An option, environment variable or Kafka client setting is invalid."""
+
+
+class KafkaClientError(ConsumerError):
+    """The Kafka client hit an error it cannot recover from."""
+
+
+class DeliveryError(ConsumerError):
+    """Records were not acknowledged by the broker, so their input offsets stay uncommitted."""

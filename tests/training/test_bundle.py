@@ -1,0 +1,87 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from training.bundle import MANIFEST, WEIGHTS, load_detector, load_manifest, save_bundle
+from training.errors import BundleError
+from training.scaling import Scaler
+from training.scoring import Dense, Detector, Network
+
+
+def _detector() -> Detector:
+    rng = np.random.default_rng(0)
+    layers = (
+        Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "tanh"),
+        Dense(rng.normal(size=(2, 3)), rng.normal(size=3), "linear"),
+    )
+    scaler = Scaler("robust", np.zeros(3), np.ones(3), clip=10.0)
+    return Detector(("a", "b", "c"), scaler, (Network(layers, 0.7),), np.ones(3), 4.2)
+
+
+def test_round_trip_scores_identically(tmp_path):
+    detector = _detector()
+    manifest = save_bundle(tmp_path / "m", detector, {"threshold": {"strategy": "value:4.2"}})
+    loaded = load_detector(tmp_path / "m")
+    x = np.random.default_rng(1).normal(size=(20, 3))
+    np.testing.assert_array_equal(loaded.score(x), detector.score(x))
+    assert loaded.threshold == 4.2 and loaded.feature_names == ("a", "b", "c")
+    on_disk = load_manifest(tmp_path / "m")
+    assert on_disk["model_version"] == manifest["model_version"]
+    assert on_disk["threshold"] == {"strategy": "value:4.2", "value": 4.2}
+    assert on_disk["versions"]["numpy"] == np.__version__
+
+
+def test_nothing_is_pickled(tmp_path):
+    save_bundle(tmp_path / "m", _detector(), {})
+    with np.load(tmp_path / "m" / WEIGHTS, allow_pickle=False) as arrays:
+        assert all(arrays[key].dtype == np.float64 for key in arrays.files)
+
+
+def test_existing_directory_is_refused(tmp_path):
+    (tmp_path / "m").mkdir()
+    with pytest.raises(BundleError, match="already exists"):
+        save_bundle(tmp_path / "m", _detector(), {})
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    def explode(staging):
+        (staging / "partial").write_text("x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        save_bundle(tmp_path / "m", _detector(), {}, explode)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def bundle_dir(tmp_path):
+    save_bundle(tmp_path / "m", _detector(), {})
+    return tmp_path / "m"
+
+
+def _edit_manifest(path, **changes):
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest.update(changes)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda p: shutil.rmtree(p), "not a directory"),
+        (lambda p: (p / MANIFEST).unlink(), "manifest.json: missing"),
+        (lambda p: (p / MANIFEST).write_text("{"), "not valid JSON"),
+        (lambda p: _edit_manifest(p, schema_version=99), "schema version 99 is not supported"),
+        (lambda p: _edit_manifest(p, features=["a", "a", "b"]), "distinct names"),
+        (lambda p: _edit_manifest(p, features=["a", "b"]), "do not match 2 features"),
+        (lambda p: (p / WEIGHTS).unlink(), "weights.npz: missing"),
+        (lambda p: (p / WEIGHTS).write_bytes(b"junk"), "weights.npz: unreadable"),
+    ],
+)
+def test_broken_bundles_fail_with_path_and_problem(bundle_dir, breakage, message):
+    breakage(bundle_dir)
+    with pytest.raises(BundleError, match=message) as info:
+        load_detector(bundle_dir)
+    assert str(bundle_dir) in str(info.value)

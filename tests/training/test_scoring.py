@@ -1,0 +1,61 @@
+import numpy as np
+
+from training.scaling import Scaler
+from training.scoring import ACTIVATIONS, Dense, Detector, Network, top_contributors
+
+
+def _detector(rng, threshold=1.0, networks=2) -> Detector:
+    n = 4
+    nets = tuple(
+        Network(
+            (
+                Dense(rng.normal(size=(n, 2)), rng.normal(size=2), "tanh"),
+                Dense(rng.normal(size=(2, n)), rng.normal(size=n), "linear"),
+            ),
+            error_scale=float(i + 1),
+        )
+        for i in range(networks)
+    )
+    scaler = Scaler("standard", rng.normal(size=n), np.abs(rng.normal(size=n)) + 0.5)
+    return Detector(tuple("abcd"), scaler, nets, np.array([1.0, 2.0, 0.5, 1.0]), threshold)
+
+
+def test_score_matches_a_direct_numpy_reference():
+    rng = np.random.default_rng(1)
+    detector = _detector(rng)
+    raw = rng.normal(size=(50, 4))
+    x = (raw - detector.scaler.center) / detector.scaler.scale
+    expected = np.zeros(50)
+    for net in detector.networks:
+        hidden = np.tanh(x @ net.layers[0].kernel + net.layers[0].bias)
+        out = hidden @ net.layers[1].kernel + net.layers[1].bias
+        expected += (detector.feature_weights * (x - out) ** 2).sum(axis=1) / net.error_scale
+    np.testing.assert_allclose(detector.score(raw), expected / 2, rtol=1e-12)
+
+
+def test_feature_errors_sum_to_score_and_a_row_scores_alone_as_in_a_batch():
+    rng = np.random.default_rng(2)
+    detector = _detector(rng)
+    raw = rng.normal(size=(30, 4))
+    np.testing.assert_allclose(detector.feature_errors(raw).sum(axis=1), detector.score(raw))
+    single = np.array([detector.score(raw[i : i + 1])[0] for i in range(30)])
+    np.testing.assert_allclose(single, detector.score(raw), rtol=1e-12)
+
+
+def test_alerts_are_strictly_above_threshold():
+    detector = _detector(np.random.default_rng(3), threshold=2.0)
+    assert detector.alerts(np.array([1.0, 2.0, 2.5])).tolist() == [False, False, True]
+
+
+def test_activations_match_their_definitions():
+    x = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(ACTIVATIONS["elu"](x), np.where(x > 0, x, np.exp(x) - 1))
+    np.testing.assert_allclose(ACTIVATIONS["sigmoid"](x), 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(ACTIVATIONS["relu"](x), np.clip(x, 0, None))
+
+
+def test_top_contributors_orders_by_share():
+    errors = np.array([[0.5, 0.1, 2.0], [3.0, 0.0, 1.0]])
+    top = top_contributors(errors, ("x", "y", "z"), k=2)
+    assert top == [[("z", 2.0), ("x", 0.5)], [("x", 3.0), ("z", 1.0)]]
+    assert len(top_contributors(errors, ("x", "y", "z"), k=10)[0]) == 3
