@@ -1,5 +1,235 @@
-"""Placeholder replaced by the comparison harness (issue 4)."""
+"""Compare detectors on the same splits: the autoencoder, the reference recipe and baselines.
+
+For each seed the data is split (stratified, 67/33); every method learns from the same training
+rows and is scored on the same untouched test rows. Two protocols: `unsupervised` (labels unused,
+training rows contaminated with frauds as they come) and `normal` (training on normal rows only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from training import data
+from training.config import PRESETS, FitConfig
+from training.errors import DataError, OptionError
+from training.pipeline import fit_detector, split_rows
+from training.scaling import fit_scaler
+
+PROTOCOLS = ("unsupervised", "normal")
+# fit(features, fit_rows, validation_rows, seed) -> score(test_features) -> scores
+Method = Callable[[np.ndarray, np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
 
 
-def add_arguments(parser) -> None:
-    parser.set_defaults(handler=lambda args: 1)
+@dataclass(frozen=True)
+class Outcome:
+    """One method's result on one seed and protocol."""
+
+    method: str
+    protocol: str
+    seed: int
+    roc_auc: float
+    average_precision: float
+
+
+def autoencoder_method(config: FitConfig) -> Method:
+    def fit(features, fit_rows, validation_rows, seed):
+        seeded = dataclasses.replace(config, seed=seed * 1000)
+        names = tuple(f"x{i}" for i in range(features.shape[1]))
+        fitted = fit_detector(features, names, fit_rows, validation_rows, seeded, log=_quiet)
+        return fitted.detector.score
+
+    return fit
+
+
+def isolation_forest(features, fit_rows, validation_rows, seed):
+    rows = np.concatenate([fit_rows, validation_rows])
+    forest = IsolationForest(random_state=seed).fit(features[rows])
+    return lambda x: -forest.score_samples(x)
+
+
+def pca_reconstruction(features, fit_rows, validation_rows, seed):
+    """Squared reconstruction error from the principal components that explain 90% of variance."""
+    rows = np.concatenate([fit_rows, validation_rows])
+    scaler = fit_scaler(features[rows], "standard")
+    pca = PCA(n_components=0.9, svd_solver="full", random_state=seed).fit(
+        scaler.transform(features[rows])
+    )
+
+    def score(x):
+        scaled = scaler.transform(x)
+        return np.square(scaled - pca.inverse_transform(pca.transform(scaled))).sum(axis=1)
+
+    return score
+
+
+METHODS: dict[str, Method] = {
+    "autoencoder": autoencoder_method(PRESETS["default"]),
+    "reference": autoencoder_method(PRESETS["reference"]),
+    "isolation_forest": isolation_forest,
+    "pca": pca_reconstruction,
+}
+
+
+def run_comparison(
+    dataset: data.Dataset,
+    seeds: int,
+    protocols: tuple[str, ...],
+    methods: dict[str, Method],
+    log: Callable[[str], None],
+    on_scores: Callable[[str, str, int, np.ndarray, np.ndarray], None] | None = None,
+) -> list[Outcome]:
+    """Evaluate every method on every seed and protocol; return one Outcome per run."""
+    outcomes = []
+    for seed in range(seeds):
+        splits = split_rows(dataset.labels, dataset.n_rows, dataclasses.replace(
+            PRESETS["default"], split_seed=seed
+        ))
+        test_labels = dataset.labels[splits.test]
+        for protocol in protocols:
+            fit_rows, val_rows = splits.fit, splits.validation
+            if protocol == "normal":
+                fit_rows = fit_rows[dataset.labels[fit_rows] == 0]
+                val_rows = val_rows[dataset.labels[val_rows] == 0]
+            for name, method in methods.items():
+                score = method(dataset.features, fit_rows, val_rows, seed)
+                scores = score(dataset.features[splits.test])
+                outcome = Outcome(
+                    name,
+                    protocol,
+                    seed,
+                    float(roc_auc_score(test_labels, scores)),
+                    float(average_precision_score(test_labels, scores)),
+                )
+                log(
+                    f"seed {seed} {protocol:<12} {name:<17} ROC AUC {outcome.roc_auc:.4f}  "
+                    f"AP {outcome.average_precision:.4f}"
+                )
+                outcomes.append(outcome)
+                if on_scores is not None:
+                    on_scores(name, protocol, seed, test_labels, scores)
+    return outcomes
+
+
+def summarise(outcomes: list[Outcome]) -> list[dict]:
+    """Return mean and standard deviation of ROC AUC and AP per protocol and method.
+
+    >>> rows = summarise([Outcome("a", "p", 0, 0.8, 0.4), Outcome("a", "p", 1, 0.9, 0.6)])
+    >>> rows[0]["roc_auc_mean"], round(rows[0]["roc_auc_std"], 3), rows[0]["seeds"]
+    (0.85, 0.05, 2)
+    """
+    keys = list(dict.fromkeys((o.protocol, o.method) for o in outcomes))
+    rows = []
+    for protocol, method in keys:
+        group = [o for o in outcomes if (o.protocol, o.method) == (protocol, method)]
+        auc = np.array([o.roc_auc for o in group])
+        ap = np.array([o.average_precision for o in group])
+        rows.append({
+            "protocol": protocol,
+            "method": method,
+            "seeds": len(group),
+            "roc_auc_mean": float(auc.mean()),
+            "roc_auc_std": float(auc.std()),
+            "ap_mean": float(ap.mean()),
+            "ap_std": float(ap.std()),
+        })
+    return rows
+
+
+def format_table(rows: list[dict], title: str = "") -> str:
+    """Return the summary as a Markdown table."""
+    lines = [f"**{title}**", ""] if title else []
+    lines += [
+        "| protocol | method | ROC AUC (mean ± sd) | average precision (mean ± sd) | seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['protocol']} | {r['method']} | {r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f} "
+            f"| {r['ap_mean']:.3f} ± {r['ap_std']:.3f} | {r['seeds']} |"
+        )
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="labelled CSV")
+    parser.add_argument("--report-dir", type=Path, help="write results and curves here")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds/splits (3)")
+    parser.add_argument(
+        "--protocol",
+        choices=[*PROTOCOLS, "both"],
+        default="both",
+        help="unsupervised (labels unused), normal (normal-only training) or both (both)",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated subset of {','.join(METHODS)}",
+    )
+    parser.add_argument("--label-column", default="Class", help="0/1 label column (Class)")
+    parser.add_argument("--drop-columns", default="Time", help="columns to ignore (Time); '' none")
+    parser.set_defaults(handler=_compare)
+
+
+def _compare(args) -> int:
+    if args.seeds < 1:
+        raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:
+        raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    frame = data.read_csv(args.data)
+    if args.label_column not in frame.columns:
+        raise DataError(f"{args.data}: no label column {args.label_column!r}; compare needs labels")
+    drop = [c.strip() for c in args.drop_columns.split(",") if c.strip()]
+    names = data.choose_features(list(frame.columns), args.label_column, drop, None)
+    dataset = data.to_dataset(frame, names, args.label_column, str(args.data), data.MIN_ROWS)
+    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+    curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def keep_first_seed(method, protocol, seed, labels, scores):
+        if seed == 0:
+            curves[(protocol, method)] = (labels, scores)
+
+    outcomes = run_comparison(
+        dataset, args.seeds, protocols, {m: METHODS[m] for m in chosen}, _stderr, keep_first_seed
+    )
+    rows = summarise(outcomes)
+    table = format_table(rows, f"{args.data.name}: {dataset.n_rows} rows, "
+                         f"{len(names)} features, {int(dataset.labels.sum())} positives")
+    print(table)
+    if args.report_dir:
+        _write_report(args.report_dir, table, rows, outcomes, curves)
+        print(f"\nreport in {args.report_dir}")
+    return 0
+
+
+def _write_report(directory: Path, table: str, rows, outcomes, curves) -> None:
+    from training.evaluate import write_overlaid_curves
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.md").write_text(table + "\n")
+    (directory / "results.json").write_text(json.dumps(
+        {"summary": rows, "runs": [dataclasses.asdict(o) for o in outcomes]}, indent=2
+    ) + "\n")
+    for protocol in dict.fromkeys(p for p, _ in curves):
+        series = {m: c for (p, m), c in curves.items() if p == protocol}
+        write_overlaid_curves(directory, series, f"{protocol} protocol, seed 0", protocol)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

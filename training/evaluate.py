@@ -133,3 +133,36 @@ def _save(plt, fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_overlaid_curves(
+    directory: Path,
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    stem: str,
+) -> list[Path]:
+    """Write `{stem}_pr.png` and `{stem}_roc.png` with one curve per method: name -> (labels, scores)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_pr, ax_pr = plt.subplots(figsize=(6.5, 5))
+    fig_roc, ax_roc = plt.subplots(figsize=(6.5, 5))
+    for name, (labels, scores) in series.items():
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        ap = average_precision_score(labels, scores)
+        ax_pr.step(recall, precision, where="post", label=f"{name} (AP {ap:.3f})")
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax_roc.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
+    ax_roc.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax_pr.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.05))
+    ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.05))
+    ax_pr.set_title(f"Precision-recall: {title}")
+    ax_roc.set_title(f"ROC: {title}")
+    ax_pr.legend(loc="upper right", fontsize="small")
+    ax_roc.legend(loc="lower right", fontsize="small")
+    return [
+        _save(plt, fig_pr, directory / f"{stem}_pr.png"),
+        _save(plt, fig_roc, directory / f"{stem}_roc.png"),
+    ]

@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from training.compare import METHODS, Outcome, format_table, run_comparison, summarise
+from training.data import Dataset
+from training.synth import synthesize
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Dataset:
+    frame = synthesize(3000, fraud_rate=0.03, seed=11)
+    names = tuple(c for c in frame.columns if c not in ("Time", "Class"))
+    return Dataset(frame[list(names)].to_numpy(), frame["Class"].to_numpy(), names)
+
+
+def test_every_method_sees_the_same_test_rows_and_beats_chance(dataset):
+    seen = {}
+
+    def record(method, protocol, seed, labels, scores):
+        seen[(method, protocol, seed)] = labels
+
+    methods = {name: METHODS[name] for name in ("isolation_forest", "pca")}
+    outcomes = run_comparison(dataset, 2, ("unsupervised", "normal"), methods, lambda m: None, record)
+    assert len(outcomes) == 2 * 2 * 2
+    assert all(o.roc_auc > 0.7 for o in outcomes)
+    for seed in range(2):
+        first = seen[("pca", "unsupervised", seed)]
+        assert all(np.array_equal(first, labels) for (_, _, s), labels in seen.items() if s == seed)
+    assert not np.array_equal(seen[("pca", "normal", 0)], seen[("pca", "normal", 1)])
+
+
+def test_summary_and_table():
+    outcomes = [Outcome("a", "unsupervised", s, 0.8 + 0.1 * s, 0.5) for s in range(2)]
+    (row,) = summarise(outcomes)
+    assert row["roc_auc_mean"] == pytest.approx(0.85) and row["ap_std"] == 0.0
+    assert "| unsupervised | a | 0.850 ± 0.050 | 0.500 ± 0.000 | 2 |" in format_table([row])
+
+
+@pytest.mark.slow
+def test_compare_command_writes_table_and_report(tmp_path):
+    data = tmp_path / "d.csv"
+    synthesize(2000, fraud_rate=0.03, seed=2).to_csv(data, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "compare", "--data", str(data), "--seeds", "2",
+         "--methods", "reference,isolation_forest", "--report-dir", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| normal | reference |" in result.stdout
+    assert "| unsupervised | isolation_forest |" in result.stdout
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert len(results["runs"]) == 2 * 2 * 2
+    for name in ("unsupervised_pr.png", "unsupervised_roc.png", "normal_pr.png", "normal_roc.png"):
+        assert (tmp_path / "r" / name).stat().st_size > 1000
+
+
+def test_compare_rejects_unknown_method(tmp_path):
+    data = tmp_path / "d.csv"
+    synthesize(200, fraud_rate=0.05).to_csv(data, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "compare", "--data", str(data), "--methods", "svm"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "unknown method" in result.stderr
