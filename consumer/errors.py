@@ -15,3 +15,12 @@ class KafkaClientError(ConsumerError):
 
 class DeliveryError(ConsumerError):
     """Records were not acknowledged by the broker, so their input offsets stay uncommitted."""
+
+
+class InvalidMessageError(ConsumerError):
+    """One input message cannot be scored; it goes to the dead-letter topic with `reason`."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -125,7 +125,7 @@ def summarise(outcomes: list[Outcome]) -> list[dict]:
     """Return mean and standard deviation of ROC AUC and AP per protocol and method.
 
     >>> rows = summarise([Outcome("a", "p", 0, 0.8, 0.4), Outcome("a", "p", 1, 0.9, 0.6)])
-    >>> rows[0]["roc_auc_mean"], round(rows[0]["roc_auc_std"], 3), rows[0]["seeds"]
+    >>> round(rows[0]["roc_auc_mean"], 3), round(rows[0]["roc_auc_std"], 3), rows[0]["seeds"]
     (0.85, 0.05, 2)
     """
     keys = list(dict.fromkeys((o.protocol, o.method) for o in outcomes))
