@@ -1,0 +1,90 @@
+"""Command line: python -m consumer {run,replay,alerts} ... (every option also as FRAUD_* env)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+
+from consumer import logs, options
+from consumer.errors import ConfigError, ConsumerError
+from training.errors import TrainingError
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run the command line; return the exit code (0 done, 1 runtime failure, 2 user error)."""
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    logs.configure(options.log_level(args, env))
+    try:
+        return args.handler(args, env)
+    except (ConfigError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConsumerError as exc:
+        logs.log_event("failed", 40, error=str(exc))
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m consumer",
+        description="Score a Kafka topic of transactions live, feed one, or follow its alerts.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, opts, handler, text in (
+        ("run", options.RUN_OPTIONS, _run, "score an input topic, publish alerts and dead letters"),
+        ("replay", options.REPLAY_OPTIONS, _replay, "feed a transactions CSV into a topic as JSON"),
+        ("alerts", options.ALERTS_OPTIONS, _alerts, "follow an alert topic and print alerts"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        options.add_options(sub, opts)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from consumer.service import install_stop_signals, run
+
+    settings = options.run_settings(args, env)
+    stop = install_stop_signals()
+    run(settings, stop.is_set)
+    return 0
+
+
+def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from consumer.kafka import build_producer
+    from consumer.replay import replay
+
+    settings = options.replay_settings(args, env)
+    sent = replay(settings, build_producer(settings))
+    logs.log_event("replayed", messages=sent, topic=settings.topic)
+    return 0
+
+
+def _alerts(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from consumer.config import follower_config
+    from consumer.follow import follow
+    from consumer.kafka import build_client
+    from consumer.service import install_stop_signals
+
+    settings = options.follow_settings(args, env)
+    group = f"fraudstream-alerts-{uuid.uuid4().hex[:8]}"  # private group: followers never compete
+    source = build_client(follower_config(settings, group))
+    stop = install_stop_signals()
+    follow(
+        source,
+        settings.topic,
+        sys.stdout,
+        stop.is_set,
+        settings.limit,
+        settings.idle_timeout,
+        raw=settings.output_json,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The Kafka edge: the client calls we use, as Protocols, and the clients built from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from consumer.config import RunSettings, consumer_config, producer_config
+from consumer.errors import ConfigError
+from consumer.logs import log_event
+
+RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+class Source(Protocol):
+    """The consumer calls the scoring loop makes."""
+
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: RebalanceCallback = ...,
+        on_revoke: RebalanceCallback = ...,
+        on_lost: RebalanceCallback = ...,
+    ) -> None: ...
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
+    def commit(self, offsets: Sequence[TopicPartition] = ..., asynchronous: bool = True) -> Any: ...
+    def get_watermark_offsets(
+        self, partition: TopicPartition, timeout: float = ..., cached: bool = False
+    ) -> tuple[int, int] | None: ...
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """The producer calls the scoring loop makes."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None: ...
+    def poll(self, timeout: float = -1) -> int: ...
+    def flush(self, timeout: float = -1) -> int: ...
+
+
+def build_consumer(settings: RunSettings) -> Consumer:
+    """Create the scoring consumer; a setting librdkafka refuses becomes a ConfigError."""
+    config = {**consumer_config(settings), **_logging()}
+    try:
+        return Consumer(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise ConfigError(f"Kafka consumer settings rejected: {_reason(exc)}") from exc
+
+
+def build_producer(settings: Any) -> Producer:
+    """Create a producer of alerts, dead letters or replayed rows; see `producer_config`."""
+    config = {**producer_config(settings), **_logging()}
+    try:
+        return Producer(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise ConfigError(f"Kafka producer settings rejected: {_reason(exc)}") from exc
+
+
+def build_client(config: dict[str, Any]) -> Consumer:
+    """Create a plain consumer (the alert follower) with errors logged."""
+    try:
+        return Consumer({**config, **_logging()})
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise ConfigError(f"Kafka consumer settings rejected: {_reason(exc)}") from exc
+
+
+def _logging() -> dict[str, Any]:
+    # librdkafka's own log lines go through our JSON logs instead of raw to stderr.
+    return {"error_cb": _log_client_error, "logger": logging.getLogger("fraudstream.librdkafka")}
+
+
+def _log_client_error(error: KafkaError) -> None:
+    # librdkafka reports transient trouble here (broker down, retrying); it recovers by itself.
+    level = logging.ERROR if error.fatal() else logging.WARNING
+    log_event("kafka_client_error", level, code=error.name(), reason=error.str())
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0].str()
+    return str(exc)

@@ -1,0 +1,205 @@
+"""Decode a batch of raw Kafka messages into a feature matrix, setting aside what cannot be scored.
+
+Pure: no I/O, no clock. The hot path is one `orjson.loads` per message and one numpy array per
+batch; anything unusual (NaN literals, huge numbers) takes a slower path that only bad input
+pays for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+
+from consumer.errors import InvalidMessageError
+
+NOT_JSON = "not_json"
+NOT_OBJECT = "not_object"
+MISSING_FEATURE = "missing_feature"
+NON_NUMERIC = "non_numeric"
+NON_FINITE = "non_finite"
+OVERSIZED = "oversized"
+REASONS = (NOT_JSON, NOT_OBJECT, MISSING_FEATURE, NON_NUMERIC, NON_FINITE, OVERSIZED)
+
+ID_FIELD = "transaction_id"
+EVENT_TIME_FIELD = "event_time"
+_NUMBER_TYPES = frozenset((int, float))  # bool is excluded on purpose: true is not a number
+_LARGEST_FLOAT_INT = 2**1023  # ints beyond this overflow float64 to inf
+_NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
+
+
+class InputMessage(Protocol):
+    """The parts of a consumed Kafka message the decoder reads."""
+
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that cannot be scored, with the reason (one of REASONS) and a detail."""
+
+    message: InputMessage
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The scorable messages of a batch, row i of `features` belonging to `messages[i]`."""
+
+    messages: list[InputMessage]
+    features: np.ndarray
+    transaction_ids: list[str]
+    event_times: np.ndarray  # seconds since the epoch; NaN when neither field nor broker has one
+    rejected: list[Rejected]
+
+
+def decode_batch(
+    messages: Sequence[InputMessage], feature_names: Sequence[str], max_bytes: int
+) -> Decoded:
+    """Decode messages into a float64 matrix with one column per feature, in `feature_names` order.
+
+    Parameters:
+        messages: consumed messages, errors already removed.
+        feature_names: the model's features; each must be a numeric field of the JSON object.
+        max_bytes: larger values are rejected as oversized before parsing.
+
+    Returns:
+        The accepted messages with their features, ids and event times, and the rejected ones.
+
+    >>> from confluent_kafka import Message
+    >>> good = Message(topic="t", partition=0, offset=7, value=b'{"a": 1, "b": 2.5}')
+    >>> bad = Message(topic="t", partition=0, offset=8, value=b'{"a": 1}')
+    >>> batch = decode_batch([good, bad], ["a", "b"], max_bytes=1024)
+    >>> batch.features, batch.transaction_ids, [(r.reason, r.detail) for r in batch.rejected]
+    (array([[1. , 2.5]]), ['t-0-7'], [('missing_feature', "no field 'b'")])
+    """
+    accepted: list[InputMessage] = []
+    rows: list[list[Any]] = []
+    objects: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for message in messages:
+        try:
+            row, obj = parse_value(message.value(), feature_names, max_bytes)
+        except InvalidMessageError as exc:
+            rejected.append(Rejected(message, exc.reason, exc.detail))
+            continue
+        accepted.append(message)
+        rows.append(row)
+        objects.append(obj)
+    features = np.array(rows, dtype=np.float64).reshape(len(rows), len(feature_names))
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        for i in np.flatnonzero(~finite):
+            bad = feature_names[int(np.flatnonzero(~np.isfinite(features[i]))[0])]
+            rejected.append(Rejected(accepted[i], NON_FINITE, f"{bad} is not a finite number"))
+        accepted = [m for m, ok in zip(accepted, finite, strict=True) if ok]
+        objects = [o for o, ok in zip(objects, finite, strict=True) if ok]
+        features = features[finite]
+    ids = [transaction_id(obj, m) for obj, m in zip(objects, accepted, strict=True)]
+    times = np.array([event_time(obj, m) for obj, m in zip(objects, accepted, strict=True)])
+    return Decoded(accepted, features, ids, times.reshape(len(accepted)), rejected)
+
+
+def parse_value(
+    value: bytes | None, feature_names: Sequence[str], max_bytes: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """Parse one message value; return its feature values in order and the whole object.
+
+    Raises:
+        InvalidMessageError: the value is oversized, not JSON, not an object, lacks a feature
+            or has a non-numeric one. Non-finite values are caught later, for the whole batch.
+
+    >>> parse_value(b'{"a": 2, "b": -1.5, "note": "x"}', ["b", "a"], 100)[0]
+    [-1.5, 2]
+    >>> parse_value(b'[1, 2]', ["a"], 100)
+    Traceback (most recent call last):
+    consumer.errors.InvalidMessageError: not_object: a JSON array, not an object
+    """
+    if value is None:
+        raise InvalidMessageError(NOT_JSON, "empty value (a tombstone)")
+    if len(value) > max_bytes:
+        raise InvalidMessageError(OVERSIZED, f"{len(value)} bytes, more than {max_bytes}")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        obj = _lenient_loads(value, exc)
+    if type(obj) is not dict:
+        raise InvalidMessageError(NOT_OBJECT, f"a JSON {_json_type(obj)}, not an object")
+    try:
+        row = [obj[name] for name in feature_names]
+    except KeyError as exc:
+        raise InvalidMessageError(MISSING_FEATURE, f"no field {exc.args[0]!r}") from None
+    types = set(map(type, row))
+    if not types <= _NUMBER_TYPES:
+        pairs = zip(feature_names, row, strict=True)
+        name, bad = next((n, v) for n, v in pairs if type(v) not in _NUMBER_TYPES)
+        raise InvalidMessageError(NON_NUMERIC, f"{name} is a JSON {_json_type(bad)}")
+    if int in types:
+        for name, v in zip(feature_names, row, strict=True):
+            if type(v) is int and abs(v) >= _LARGEST_FLOAT_INT:
+                raise InvalidMessageError(NON_FINITE, f"{name} is too large for a float")
+    return row, obj
+
+
+def transaction_id(obj: dict[str, Any], message: InputMessage) -> str:
+    """Return the `transaction_id` field, else the message key, else topic-partition-offset."""
+    value = obj.get(ID_FIELD)
+    if isinstance(value, str) and value:
+        return value
+    if type(value) is int:
+        return str(value)
+    key = message.key()
+    if key:
+        return key.decode("utf-8", "replace")
+    return f"{message.topic()}-{message.partition()}-{message.offset()}"
+
+
+def event_time(obj: dict[str, Any], message: InputMessage) -> float:
+    """Return the event time in epoch seconds: the `event_time` field, else the broker timestamp.
+
+    The field may be a number of seconds since the epoch or an ISO 8601 string (UTC if it has
+    no offset). An unusable field falls back to the broker timestamp; NaN if there is none.
+
+    >>> from confluent_kafka import Message
+    >>> event_time({"event_time": "2024-01-01T00:00:00Z"}, Message())
+    1704067200.0
+    """
+    value = obj.get(EVENT_TIME_FIELD)
+    if type(value) in _NUMBER_TYPES and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+    kind, millis = message.timestamp()
+    return millis / 1000.0 if kind != _NO_TIMESTAMP else math.nan
+
+
+def _lenient_loads(value: bytes, error: orjson.JSONDecodeError) -> Any:
+    """Parse what orjson refuses but is worth a precise reason (NaN, Infinity, 1e999)."""
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise InvalidMessageError(NOT_JSON, str(error)) from None
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")

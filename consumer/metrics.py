@@ -1,0 +1,108 @@
+"""Every Prometheus metric of the consumer, defined in one place."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from consumer.messages import REASONS
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SCORE_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 50.0, 100.0, 1000.0)
+
+
+class Metrics:
+    """The consumer's metrics, registered in `registry` (a fresh one per test)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY):
+        self.transactions_scored = Counter(
+            "fraud_transactions_scored", "Transactions scored.", registry=registry
+        )
+        self.alerts = Counter("fraud_alerts", "Alerts published.", registry=registry)
+        self.invalid_messages = Counter(
+            "fraud_invalid_messages",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in REASONS:  # export zeros, so rate() works from the first bad message
+            self.invalid_messages.labels(reason)
+        self.scoring_batch_seconds = Histogram(
+            "fraud_scoring_batch_seconds",
+            "Time to decode and score one micro-batch.",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.end_to_end_latency_seconds = BatchHistogram(
+            "fraud_end_to_end_latency_seconds",
+            "From event time (else broker timestamp) to the alert acknowledged by the broker.",
+            LATENCY_BUCKETS,
+            registry,
+        )
+        self.anomaly_score = BatchHistogram(
+            "fraud_anomaly_score",
+            "Anomaly scores of scored transactions.",
+            SCORE_BUCKETS,
+            registry,
+        )
+        self.consumer_lag_messages = Gauge(
+            "fraud_consumer_lag_messages",
+            "Messages behind the partition's high watermark.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "fraud_model_info",
+            "The loaded model; value 1.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.commits = Counter(
+            "fraud_offset_commits", "Offset commits, by outcome.", ["outcome"], registry=registry
+        )
+
+
+class BatchHistogram(Collector):
+    """A histogram observed a whole numpy array at a time (a Python call per value is too slow).
+
+    >>> registry = CollectorRegistry()
+    >>> h = BatchHistogram("demo_seconds", "Demo.", (1.0, 2.0), registry)
+    >>> h.observe_many(np.array([0.5, 1.5, 9.0]))
+    >>> registry.get_sample_value("demo_seconds_bucket", {"le": "2.0"})
+    2.0
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ):
+        self.name = name
+        self.documentation = documentation
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self.counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last one is +Inf
+        self.total = 0.0
+        self.lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        """Count every finite value of `values` into its bucket."""
+        values = values[np.isfinite(values)]
+        slots = np.searchsorted(self.bounds, values, side="left")
+        counts = np.bincount(slots, minlength=len(self.counts))
+        with self.lock:
+            self.counts += counts
+            self.total += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self.lock:
+            cumulative = [float(c) for c in np.cumsum(self.counts)]
+            total = self.total
+        bounds = [*(str(float(b)) for b in self.bounds), "+Inf"]
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], list(zip(bounds, cumulative, strict=True)), total)
+        yield family

@@ -1,0 +1,194 @@
+"""Command-line options and their FRAUD_* environment variables, resolved into frozen settings.
+
+A flag wins over its environment variable, which wins over the settings' default. Kafka client
+settings pass through as repeated `--kafka-config KEY=VALUE` or `FRAUD_KAFKA_KEY_PARTS=VALUE`
+(`FRAUD_KAFKA_SASL_MECHANISM` → `sasl.mechanism`), without this code knowing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consumer.config import (
+    FollowSettings,
+    KafkaSettings,
+    ReplaySettings,
+    RunSettings,
+    kafka_setting,
+)
+from consumer.errors import ConfigError
+
+ENV_PREFIX = "FRAUD_"
+KAFKA_ENV_PREFIX = "FRAUD_KAFKA_"
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+
+
+def parse_bool(text: str) -> bool:
+    """Read a boolean environment value.
+
+    >>> parse_bool("yes"), parse_bool("0")
+    (True, False)
+    """
+    if text.strip().lower() in TRUE:
+        return True
+    if text.strip().lower() in FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: `--name-with-dashes` on the command line, `FRAUD_NAME` in the environment."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    required: bool = False
+    switch: bool = False  # a flag without value (store_true)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+BOOTSTRAP = Option("bootstrap_servers", str, "Kafka bootstrap servers, host:port[,...]", True)
+LOG_LEVEL = Option("log_level", str, "debug, info, warning or error (default info)")
+
+RUN_OPTIONS = (
+    BOOTSTRAP,
+    Option("model_dir", Path, "model bundle directory written by `python -m training fit`", True),
+    Option("input_topic", str, "topic of transactions to score", True),
+    Option("alert_topic", str, "topic for alerts", True),
+    Option("dlq_topic", str, "dead-letter topic for messages that cannot be scored", True),
+    Option("group_id", str, "consumer group id", True),
+    Option("scores_topic", str, "optional topic with a record per scored transaction"),
+    Option("metrics_host", str, "address of /metrics, /healthz, /readyz (default 0.0.0.0)"),
+    Option("metrics_port", int, "port of /metrics, /healthz, /readyz (default 9400; 0 any)"),
+    Option("batch_size", int, "most messages per micro-batch (default 1000)"),
+    Option("batch_timeout", float, "seconds to wait to fill a batch (default 0.5)"),
+    Option("commit_interval", float, "seconds between offset commits; 0 every batch (default 1)"),
+    Option("flush_timeout", float, "seconds to wait for broker acks before failing (default 30)"),
+    Option("max_message_bytes", int, "larger messages are dead-lettered (default 65536)"),
+    Option("top_features", int, "features explaining each alert (default 3)"),
+    Option(
+        "auto_offset_reset", str, "where a new group starts: earliest, latest (default earliest)"
+    ),
+    LOG_LEVEL,
+)
+REPLAY_OPTIONS = (
+    BOOTSTRAP,
+    Option("topic", str, "topic to feed", True),
+    Option("data", Path, "transactions CSV (ULB schema or any numeric columns)", True),
+    Option("rate", float, "messages per second (default: as fast as possible)"),
+    Option("limit", int, "stop after this many messages"),
+    Option("loop", parse_bool, "start over at the end of the file", switch=True),
+    Option("no_progress", parse_bool, "do not draw the progress bar", switch=True),
+    LOG_LEVEL,
+)
+ALERTS_OPTIONS = (
+    BOOTSTRAP,
+    Option("topic", str, "alert (or scores) topic to follow", True),
+    Option("from_beginning", parse_bool, "print alerts already in the topic too", switch=True),
+    Option("limit", int, "stop after this many alerts"),
+    Option("idle_timeout", float, "stop after this many seconds without an alert"),
+    Option("json", parse_bool, "print the raw JSON records, one per line", switch=True),
+    LOG_LEVEL,
+)
+
+
+def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> None:
+    """Declare the options on `parser`, each defaulting to None so the environment can fill it."""
+    for option in options:
+        required = " (required)" if option.required else ""
+        text = f"{option.help}{required} [env {option.env}]"
+        if option.switch:
+            parser.add_argument(
+                option.flag, dest=option.name, action="store_true", default=None, help=text
+            )
+        else:
+            parser.add_argument(option.flag, dest=option.name, type=option.parse, help=text)
+    parser.add_argument(
+        "--kafka-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="librdkafka setting passed to every client, repeatable (e.g. security.protocol="
+        f"SASL_SSL) [env {KAFKA_ENV_PREFIX}KEY_PARTS, e.g. FRAUD_KAFKA_SASL_MECHANISM]",
+    )
+
+
+def resolve(
+    options: Sequence[Option], args: argparse.Namespace, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Return {name: value} for every option given as a flag or environment variable.
+
+    Raises:
+        ConfigError: a required option is missing or an environment value does not parse.
+    """
+    values: dict[str, Any] = {}
+    for option in options:
+        value = getattr(args, option.name, None)
+        if value is None and option.env in env:
+            try:
+                value = option.parse(env[option.env])
+            except ValueError as exc:
+                raise ConfigError(f"{option.env}={env[option.env]!r} is invalid ({exc})") from None
+        if value is not None:
+            values[option.name] = value
+        elif option.required:
+            raise ConfigError(f"{option.flag} (or {option.env}) is required")
+    return values
+
+
+def kafka_settings(
+    values: dict[str, Any], args: argparse.Namespace, env: Mapping[str, str]
+) -> KafkaSettings:
+    """Return the bootstrap servers plus passthrough client settings, flags over environment."""
+    extra: dict[str, Any] = {}
+    for name, value in sorted(env.items()):
+        if name.startswith(KAFKA_ENV_PREFIX) and len(name) > len(KAFKA_ENV_PREFIX):
+            key = name[len(KAFKA_ENV_PREFIX) :].lower().replace("_", ".")
+            extra.update([kafka_setting(key, value)])
+    for item in args.kafka_config:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--kafka-config {item!r} must look like KEY=VALUE")
+        extra.update([kafka_setting(key, value)])
+    return KafkaSettings(values.pop("bootstrap_servers"), tuple(extra.items()))
+
+
+def run_settings(args: argparse.Namespace, env: Mapping[str, str]) -> RunSettings:
+    """Build the settings of `run` from flags and environment."""
+    values = resolve(RUN_OPTIONS, args, env)
+    values.pop("log_level", None)
+    return RunSettings(kafka=kafka_settings(values, args, env), **values)
+
+
+def replay_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ReplaySettings:
+    """Build the settings of `replay` from flags and environment."""
+    values = resolve(REPLAY_OPTIONS, args, env)
+    values.pop("log_level", None)
+    values["progress"] = not values.pop("no_progress", False)
+    return ReplaySettings(kafka=kafka_settings(values, args, env), **values)
+
+
+def follow_settings(args: argparse.Namespace, env: Mapping[str, str]) -> FollowSettings:
+    """Build the settings of `alerts` from flags and environment."""
+    values = resolve(ALERTS_OPTIONS, args, env)
+    values.pop("log_level", None)
+    values["output_json"] = values.pop("json", False)
+    return FollowSettings(kafka=kafka_settings(values, args, env), **values)
+
+
+def log_level(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """Return the log level from the flag, else FRAUD_LOG_LEVEL, else info."""
+    return args.log_level or env.get(LOG_LEVEL.env) or "info"

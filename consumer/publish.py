@@ -1,0 +1,112 @@
+"""The publish stage: hand alerts, scores and dead letters to the producer and track their acks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+from confluent_kafka import KafkaError, KafkaException, Message
+
+from consumer.alerts import Outputs
+from consumer.deadletter import dead_letter_headers
+from consumer.errors import DeliveryError
+from consumer.kafka import Sink
+from consumer.logs import log_event
+from consumer.messages import Rejected
+from consumer.metrics import Metrics
+
+QUEUE_FULL_WAIT_S = 0.1
+
+
+class Publisher:
+    """Produce the records of each batch; `flush` raises unless the broker acknowledged them all.
+
+    Parameters:
+        sink: the producer.
+        metrics: where alerts, dead letters and alert latency are counted.
+        alert_topic, dlq_topic, scores_topic: destinations (no score records if None).
+        clock: epoch seconds, to measure event-to-alert latency at acknowledgement.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        metrics: Metrics,
+        alert_topic: str,
+        dlq_topic: str,
+        scores_topic: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.sink = sink
+        self.metrics = metrics
+        self.alert_topic = alert_topic
+        self.dlq_topic = dlq_topic
+        self.scores_topic = scores_topic
+        self.clock = clock
+        self.failures: list[str] = []
+
+    def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
+        """Produce a batch's alerts and score records."""
+        for record in outputs.alerts:
+            on_delivery = partial(self._alert_delivered, float(event_times[record.row]))
+            self._produce(self.alert_topic, record.value, record.key, None, on_delivery)
+        if self.scores_topic is not None:
+            for record in outputs.scores:
+                self._produce(self.scores_topic, record.value, record.key, None, self._delivered)
+
+    def dead_letter(self, rejected: Sequence[Rejected]) -> None:
+        """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
+        for item in rejected:
+            message = item.message
+            headers = dead_letter_headers(item)
+            self._produce(self.dlq_topic, message.value(), message.key(), headers, self._delivered)
+            self.metrics.invalid_messages.labels(item.reason).inc()
+            log_event(
+                "dead_letter",
+                logging.WARNING,
+                reason=item.reason,
+                detail=item.detail,
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+            )
+
+    def flush(self, timeout: float) -> None:
+        """Wait until every produced record is acknowledged.
+
+        Raises:
+            DeliveryError: a record failed, or some were still unacknowledged after `timeout`.
+        """
+        remaining = self.sink.flush(timeout)
+        if self.failures:
+            failures, self.failures = self.failures, []
+            raise DeliveryError(f"{len(failures)} records not delivered, first: {failures[0]}")
+        if remaining:
+            raise DeliveryError(f"{remaining} records not acknowledged within {timeout:g}s")
+
+    def _produce(self, topic, value, key, headers, on_delivery) -> None:  # noqa: ANN001
+        while True:
+            try:
+                self.sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self.sink.poll(QUEUE_FULL_WAIT_S)
+            except KafkaException as exc:
+                raise DeliveryError(f"cannot produce to {topic}: {exc}") from exc
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> bool:
+        if error is not None:
+            self.failures.append(f"{message.topic()}: {error.str()}")
+            return False
+        return True
+
+    def _alert_delivered(
+        self, event_time: float, error: KafkaError | None, message: Message
+    ) -> None:
+        if self._delivered(error, message):
+            self.metrics.alerts.inc()
+            latency = np.array([self.clock() - event_time])
+            self.metrics.end_to_end_latency_seconds.observe_many(latency)

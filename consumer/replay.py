@@ -1,0 +1,133 @@
+"""Feed a transactions CSV into a topic as JSON messages, at a fixed rate or at full speed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from consumer.config import ReplaySettings
+from consumer.errors import DeliveryError
+from consumer.kafka import Sink
+from consumer.publish import QUEUE_FULL_WAIT_S
+from training.data import read_csv
+
+PROGRESS_EVERY_S = 0.5
+BAR_WIDTH = 30
+
+
+def iter_transactions(
+    rows: list[dict[str, Any]], prefix: str, loop: bool
+) -> Iterator[dict[str, Any]]:
+    """Yield the rows with a `transaction_id` (`PREFIX-ROW`, `PREFIX-ROW-rN` from round 2 on).
+
+    >>> [t["transaction_id"] for t in iter_transactions([{"a": 1}, {"a": 2}], "f", False)]
+    ['f-0', 'f-1']
+    """
+    for round_ in count():
+        if round_ and not loop:
+            return
+        suffix = f"-r{round_ + 1}" if round_ else ""
+        for i, row in enumerate(rows):
+            transaction = dict(row)
+            if "transaction_id" not in transaction or round_:
+                transaction["transaction_id"] = f"{prefix}-{i}{suffix}"
+            yield transaction
+
+
+class Pacer:
+    """Sleep just enough to keep `rate` messages per second (no sleeping if rate is None)."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.start = clock()
+
+    def wait(self, sent: int) -> None:
+        if self.rate is not None:
+            ahead = self.start + sent / self.rate - self.clock()
+            if ahead > 0:
+                self.sleep(ahead)
+
+
+class Progress:
+    """A one-line progress bar on a terminal stream."""
+
+    def __init__(
+        self, total: int | None, stream: TextIO | None, clock: Callable[[], float] = time.monotonic
+    ):
+        self.total = total
+        self.stream = stream
+        self.clock = clock
+        self.start = self.last = clock()
+
+    def update(self, sent: int, final: bool = False) -> None:
+        now = self.clock()
+        if self.stream is None or (not final and now - self.last < PROGRESS_EVERY_S):
+            return
+        self.last = now
+        rate = sent / max(now - self.start, 1e-9)
+        if self.total:
+            done = int(BAR_WIDTH * sent / self.total)
+            bar = f"[{'#' * done}{'.' * (BAR_WIDTH - done)}] {sent}/{self.total}"
+        else:
+            bar = f"{sent} sent"
+        self.stream.write(f"\r{bar} {rate:,.0f} msg/s" + ("\n" if final else ""))
+        self.stream.flush()
+
+
+def replay(
+    settings: ReplaySettings,
+    sink: Sink,
+    clock: Callable[[], float] = time.time,
+    stream: TextIO | None = sys.stderr,
+) -> int:
+    """Produce the CSV's rows to the topic as JSON, keyed by transaction id; return how many.
+
+    Raises:
+        DataError: the CSV cannot be read.
+        DeliveryError: some messages were not acknowledged by the broker.
+    """
+    rows = read_csv(settings.data).to_dict("records")
+    total = settings.limit if settings.limit is not None else (None if settings.loop else len(rows))
+    pacer = Pacer(settings.rate)
+    progress = Progress(total, stream if settings.progress else None)
+    failures: list[str] = []
+
+    def delivered(error, _message) -> None:  # noqa: ANN001
+        if error is not None:
+            failures.append(error.str())
+
+    sent = 0
+    for transaction in iter_transactions(rows, Path(settings.data).stem, settings.loop):
+        if settings.limit is not None and sent >= settings.limit:
+            break
+        pacer.wait(sent)
+        transaction["event_time"] = clock()
+        key = str(transaction["transaction_id"]).encode()
+        value = orjson.dumps(transaction, option=orjson.OPT_SERIALIZE_NUMPY)
+        while True:
+            try:
+                sink.produce(settings.topic, value, key, on_delivery=delivered)
+                break
+            except BufferError:
+                sink.poll(QUEUE_FULL_WAIT_S)
+        sent += 1
+        sink.poll(0)
+        progress.update(sent)
+    remaining = sink.flush(60)
+    progress.update(sent, final=True)
+    if failures or remaining:
+        raise DeliveryError(f"{len(failures) + remaining} of {sent} messages not delivered")
+    return sent

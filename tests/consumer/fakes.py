@@ -1,0 +1,122 @@
+"""Small fakes of the Kafka clients and the detector, for loop tests without a broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+
+FEATURES = ("a", "b", "c")
+
+
+class FakeDetector:
+    """Score = sum of squared features; alert above 10."""
+
+    feature_names = FEATURES
+    threshold = 10.0
+
+    def feature_errors(self, features: np.ndarray) -> np.ndarray:
+        return np.square(features)
+
+
+def message(
+    value: bytes | None,
+    offset: int,
+    partition: int = 0,
+    topic: str = "in",
+    key: bytes | None = None,
+) -> Message:
+    return Message(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
+        timestamp=(1, 1_700_000_000_000),
+    )
+
+
+@dataclass
+class FakeSource:
+    """Returns the given batches, one per consume(); assigns `partitions` on the first call."""
+
+    batches: list[list[Message]]
+    partitions: list[tuple[str, int]] = field(default_factory=lambda: [("in", 0)])
+    commits: list[dict[tuple[str, int], int]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    fail_commits: int = 0
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+    assigned: bool = False
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None) -> None:
+        self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
+
+    def tps(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for t, p in self.partitions]
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        if not self.assigned:
+            self.assigned = True
+            if self.callbacks.get("assign"):
+                self.callbacks["assign"](self, self.tps())
+        self.events.append("consume")
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self, offsets=None, asynchronous: bool = True) -> None:
+        self.events.append("commit")
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def get_watermark_offsets(self, partition, timeout=None, cached=False):
+        return (0, 100)
+
+    def close(self) -> None:
+        if self.assigned and self.callbacks.get("revoke"):
+            self.callbacks["revoke"](self, self.tps())
+        self.closed = True
+
+
+@dataclass
+class Produced:
+    topic: str
+    value: bytes | None
+    key: bytes | None
+    headers: list[tuple[str, bytes]] | None
+
+
+@dataclass
+class FakeSink:
+    """Keeps records in flight until flush(); `fail` names a topic whose records fail."""
+
+    events: list[str]
+    fail: str | None = None
+    stuck: bool = False
+    delivered: list[Produced] = field(default_factory=list)
+    in_flight: list[tuple[Produced, Any]] = field(default_factory=list)
+
+    def produce(self, topic, value=None, key=None, headers=None, on_delivery=None) -> None:
+        self.in_flight.append((Produced(topic, value, key, headers), on_delivery))
+
+    def poll(self, timeout: float = -1) -> int:
+        return 0
+
+    def flush(self, timeout: float = -1) -> int:
+        self.events.append("flush")
+        if self.stuck:
+            return len(self.in_flight)
+        for record, callback in self.in_flight:
+            error = KafkaError(KafkaError._MSG_TIMED_OUT) if record.topic == self.fail else None
+            msg = Message(topic=record.topic, value=record.value, key=record.key)
+            callback(error, msg)
+            if error is None:
+                self.delivered.append(record)
+        self.in_flight.clear()
+        return 0
+
+    def on(self, topic: str) -> list[Produced]:
+        return [r for r in self.delivered if r.topic == topic]
