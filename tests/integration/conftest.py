@@ -11,10 +11,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from kafka_helpers import (
+    REPO_ROOT,
     can_run_local_broker,
     create_topic,
     delete_topics,
@@ -74,3 +79,64 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
 
     yield create
     delete_topics(kafka_bootstrap, created)
+
+
+@pytest.fixture(scope="session")
+def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny bundle (3000 synthetic rows, 3 epochs, one network), trained once per session."""
+    from training.config import FitConfig
+    from training.pipeline import run_fit
+    from training.synth import synthesize
+
+    root = tmp_path_factory.mktemp("bundle")
+    data = root / "train.csv"
+    synthesize(3000, 0.02, seed=1).to_csv(data, index=False)
+    config = FitConfig(epochs=3, patience=0, ensemble=1, threshold="rate:0.03", seed=0)
+    run_fit(data, root / "model", config.validated(), log=lambda *_: None)
+    return root / "model"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A labelled transactions CSV and what offline scoring says about each row."""
+
+    csv: Path
+    ids: list[str]  # transaction ids that `consumer replay` gives the rows
+    scores: dict[str, float]
+    alerts: set[str]
+
+
+@pytest.fixture(scope="session")
+def stream(model_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Stream:
+    """1500 fresh synthetic rows, scored offline with `python -m training score`."""
+    from training.synth import synthesize
+
+    root = tmp_path_factory.mktemp("stream")
+    csv = root / "stream.csv"
+    synthesize(1500, 0.03, seed=7).to_csv(csv, index=False)
+    out = root / "scores.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "score",
+            "--model-dir",
+            str(model_bundle),
+            "--data",
+            str(csv),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    import pandas as pd
+
+    offline = pd.read_csv(out)
+    ids = [f"stream-{i}" for i in range(len(offline))]
+    alerts = {i for i, flag in zip(ids, offline["alert"], strict=True) if flag == 1}
+    assert alerts, "the tiny model should alert on some rows"
+    return Stream(csv, ids, dict(zip(ids, offline["score"], strict=True)), alerts)

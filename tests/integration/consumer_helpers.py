@@ -1,0 +1,211 @@
+"""Run `python -m consumer` as a real process against a real broker, and read what it wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from kafka_helpers import REPO_ROOT
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ConsumerProcess:
+    """`python -m consumer run` in a subprocess, configured through FRAUD_* variables."""
+
+    def __init__(self, log_path: Path, **settings: str | int):
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "FRAUD_METRICS_PORT": str(self.port),
+            "FRAUD_METRICS_HOST": "127.0.0.1",
+        }
+        env.update({f"FRAUD_{k.upper()}": str(v) for k, v in settings.items()})
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115 (closed in wait)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "consumer", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"consumer exited early:\n{self.logs()}")
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"consumer not ready after {timeout}s:\n{self.logs()}")
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        _, body = self.get("/metrics")
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.process.send_signal(sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.log.close()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ensure_stopped(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.wait()
+
+
+def metric(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Return each partition's high watermark (the offset after its last message)."""
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        return {
+            p: client.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        client.close()
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> list[Record]:
+    """Read every record now in the topic (up to the current high watermarks)."""
+    ends = watermarks(bootstrap, topic, partitions)
+    client = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+        }
+    )
+    client.assign([TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
+    records: list[Record] = []
+    done = {p: ends[p] == 0 for p in range(partitions)}
+    deadline = time.monotonic() + timeout
+    try:
+        while not all(done.values()):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for m in client.consume(1000, 0.5):
+                if m.error() is not None:
+                    continue
+                records.append(
+                    Record(m.partition(), m.offset(), m.key(), m.value(), dict(m.headers() or []))
+                )
+                if m.offset() + 1 >= ends[m.partition()]:
+                    done[m.partition()] = True
+    finally:
+        client.close()
+    return records
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """Return the group's committed offset per partition (-1001 when none)."""
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                tps = client.committed(
+                    [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+                )
+                return {tp.partition: tp.offset for tp in tps}
+            except KafkaException as exc:  # coordinator still loading or moving: ask again
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def wait_until_committed(
+    bootstrap: str, group: str, topic: str, partitions: int, timeout: float = 120, *procs
+) -> None:
+    """Wait until the group's committed offsets reach the end of every partition."""
+    ends = watermarks(bootstrap, topic, partitions)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if committed(bootstrap, group, topic, partitions) == ends:
+            return
+        for proc in procs:
+            assert proc.process.poll() is None, f"consumer died:\n{proc.logs()}"
+        time.sleep(0.5)
+    raise AssertionError(
+        f"committed {committed(bootstrap, group, topic, partitions)} never reached {ends}"
+    )
+
+
+def produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Produce (key, value) pairs and wait for every ack."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for key, value in items:
+        producer.produce(topic, value=value, key=key)
+    assert producer.flush(30) == 0
+
+
+def replay(bootstrap: str, topic: str, data: Path, *extra: str) -> None:
+    """Feed a CSV into the topic with `python -m consumer replay`."""
+    process = start_replay(bootstrap, topic, data, *extra)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr.decode(errors="replace")
+
+
+def start_replay(bootstrap: str, topic: str, data: Path, *extra: str) -> subprocess.Popen:
+    """Start `python -m consumer replay` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "consumer", "replay", "--bootstrap-servers", bootstrap,
+         "--topic", topic, "--data", str(data), "--no-progress", *extra],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip

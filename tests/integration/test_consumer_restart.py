@@ -1,0 +1,93 @@
+"""Stopping or crashing the consumer mid-stream and starting it again loses nothing."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections import Counter
+
+import orjson
+import pytest
+from consumer_helpers import (
+    ConsumerProcess,
+    committed,
+    read_topic,
+    start_replay,
+    wait_until_committed,
+)
+
+PARTITIONS = 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_restart_mid_stream_loses_nothing(
+    kafka_bootstrap, topic_factory, model_bundle, stream, tmp_path, stop_signal
+):
+    source = topic_factory(partitions=PARTITIONS, prefix="tx")
+    alerts_topic, dlq, scores = (topic_factory(prefix=p) for p in ("alerts", "dlq", "scores"))
+    group = f"scorer-{uuid.uuid4().hex[:8]}"
+    settings = dict(
+        bootstrap_servers=kafka_bootstrap,
+        model_dir=model_bundle,
+        input_topic=source,
+        alert_topic=alerts_topic,
+        dlq_topic=dlq,
+        scores_topic=scores,
+        group_id=group,
+        batch_size=50,
+        commit_interval=0.2,
+        # Passed through to librdkafka: a killed member leaves the group after 6 s, not 45 s.
+        kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=1000,
+    )
+    # Transactions arrive at a steady rate; the first consumer is stopped once it has
+    # committed some of them, and the second takes over while they keep coming.
+    first = ConsumerProcess(tmp_path / "first.log", **settings)
+    second = None
+    feeder = start_replay(kafka_bootstrap, source, stream.csv, "--rate", "300")
+    try:
+        first.wait_ready()
+        wait_until_some_committed(kafka_bootstrap, group, source, 100, first)
+        code = first.stop(stop_signal)
+        if stop_signal == signal.SIGTERM:
+            assert code == 0, first.logs()
+        done_before = sum(committed(kafka_bootstrap, group, source, PARTITIONS).values())
+        assert done_before < len(stream.ids), "stopped too late to test a restart"
+
+        second = ConsumerProcess(tmp_path / "second.log", **settings)
+        assert feeder.wait(300) == 0, feeder.stderr.read().decode()
+        wait_until_committed(kafka_bootstrap, group, source, PARTITIONS, 120, second)
+        assert second.stop(signal.SIGTERM) == 0, second.logs()
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.ensure_stopped()
+        if feeder.poll() is None:
+            feeder.kill()
+            feeder.wait()
+
+    scored = Counter(
+        orjson.loads(r.value)["transaction_id"] for r in read_topic(kafka_bootstrap, scores, 1)
+    )
+    alerts = {
+        orjson.loads(r.value)["transaction_id"]
+        for r in read_topic(kafka_bootstrap, alerts_topic, 1)
+    }
+    assert set(scored) == set(stream.ids)  # nothing lost
+    assert alerts == stream.alerts
+    assert read_topic(kafka_bootstrap, dlq, 1) == []
+    if stop_signal == signal.SIGTERM:
+        # A clean stop commits everything it scored: nothing is scored twice.
+        assert max(scored.values()) == 1
+
+
+def wait_until_some_committed(bootstrap, group, topic, at_least, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while (
+        sum(max(o, 0) for o in committed(bootstrap, group, topic, PARTITIONS).values()) < at_least
+    ):
+        assert time.monotonic() < deadline, process.logs()
+        assert process.process.poll() is None, process.logs()
+        time.sleep(0.1)
