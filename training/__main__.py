@@ -16,6 +16,7 @@ from training.errors import OptionError, TrainingError
 _FIT_OPTIONS = [
     ("--epochs", "epochs", int, "most training epochs per network"),
     ("--patience", "patience", int, "early-stopping patience in epochs (0: train every epoch)"),
+    ("--max-steps", "max_steps", int, "cap on optimiser steps per network (epochs are cut)"),
     ("--batch-size", "batch_size", int, "rows per gradient step"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate"),
     ("--activation", "activation", str, "hidden-layer activation: tanh, relu, elu, linear..."),
@@ -99,7 +100,17 @@ def _add_fit(commands) -> None:
         help="comma-separated encoder widths, input side first; Nx is N times the number of "
         "features; the decoder mirrors it (default 2x,0.25x)",
     )
-    p.add_argument("--clip", type=float, help="clip scaled features to +-CLIP (10); 0 disables")
+    p.add_argument("--clip", type=float, help="clip scaled features to +-CLIP when scoring; 0 off (off)")
+    p.add_argument(
+        "--train-clip",
+        type=float,
+        help="clip scaled features to +-TRAIN_CLIP for training only; 0 off (3)",
+    )
+    p.add_argument(
+        "--code-distance",
+        choices=["on", "off"],
+        help="add the code's Mahalanobis distance to the reconstruction error (on)",
+    )
     for flag, field, kind, text in _FIT_OPTIONS:
         p.add_argument(flag, dest=field, type=kind, help=f"{text} ({getattr(FitConfig(), field)})")
     p.set_defaults(handler=_fit)
@@ -166,6 +177,10 @@ def fit_config(args) -> FitConfig:
         changes["encoder"] = _names(args.encoder)
     if args.clip is not None:
         changes["clip"] = args.clip or None
+    if args.train_clip is not None:
+        changes["train_clip"] = args.train_clip or None
+    if args.code_distance is not None:
+        changes["code_distance"] = args.code_distance == "on"
     return dataclasses.replace(PRESETS[args.preset], **changes).validated()
 
 
@@ -185,7 +200,7 @@ def _score(args) -> int:
 
     scores, alerts = run_score(args.model_dir, args.data)
     frame = pd.DataFrame({"score": scores, "alert": alerts.astype(int)})
-    _write_csv_atomically(frame, args.out, float_format="%.8g")
+    _write_csv_atomically(frame, args.out)
     print(f"scored {len(frame)} rows, {int(alerts.sum())} alerts, to {args.out}")
     return 0
 

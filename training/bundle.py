@@ -29,7 +29,7 @@ import numpy as np
 
 from training.errors import BundleError
 from training.scaling import Scaler
-from training.scoring import ACTIVATIONS, Dense, Detector, Network
+from training.scoring import ACTIVATIONS, CodeDistance, Dense, Detector, Network
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -63,6 +63,8 @@ def save_bundle(
         "networks": [
             {
                 "error_scale": network.error_scale,
+                "code_layer": network.code_layer,
+                "distance_scale": None if network.distance is None else network.distance.scale,
                 "layers": [
                     {"units": int(layer.bias.shape[0]), "activation": layer.activation}
                     for layer in network.layers
@@ -72,8 +74,9 @@ def save_bundle(
         ],
         "weights_file": WEIGHTS,
         "score": (
-            "mean over networks of sum(feature_weights * (scaled - reconstruction)^2) "
-            "/ error_scale; alert when score > threshold.value"
+            "mean over networks of sum(feature_weights * (scaled - reconstruction)^2) / "
+            "error_scale + (code - code_center)' code_precision (code - code_center) / "
+            "distance_scale (when distance_scale is set); alert when score > threshold.value"
         ),
         **fields,
         "threshold": {**fields.get("threshold", {}), "value": float(detector.threshold)},
@@ -170,6 +173,13 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
                 kernel = arrays[f"network{index}_layer{j}_kernel"].astype(np.float64)
                 bias = arrays[f"network{index}_layer{j}_bias"].astype(np.float64)
                 layers.append(Dense(kernel, bias, layer["activation"]))
+            distance = None
+            if spec.get("distance_scale") is not None:
+                distance = CodeDistance(
+                    arrays[f"network{index}_code_center"].astype(np.float64),
+                    arrays[f"network{index}_code_precision"].astype(np.float64),
+                    float(spec["distance_scale"]),
+                )
     except FileNotFoundError:
         raise BundleError(f"{weights_file}: missing; the bundle is incomplete") from None
     except KeyError as exc:
@@ -179,7 +189,16 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
     error_scale = float(spec["error_scale"])
     if not error_scale > 0:
         raise BundleError(f"{path / MANIFEST}: network {index} error_scale must be positive")
-    return Network(tuple(layers), error_scale)
+    code_layer = int(spec.get("code_layer", 0))
+    if not 0 <= code_layer < len(layers):
+        raise BundleError(f"{path / MANIFEST}: network {index} code_layer is out of range")
+    if distance is not None:
+        width = layers[code_layer].bias.shape[0]
+        if distance.center.shape != (width,) or distance.precision.shape != (width, width):
+            raise BundleError(f"{weights_file}: network {index} code arrays do not match its code")
+        if not distance.scale > 0:
+            raise BundleError(f"{path / MANIFEST}: network {index} distance_scale must be positive")
+    return Network(tuple(layers), error_scale, code_layer, distance)
 
 
 def _weights_bytes(detector: Detector) -> bytes:
@@ -188,6 +207,9 @@ def _weights_bytes(detector: Detector) -> bytes:
         for j, layer in enumerate(network.layers):
             arrays[f"network{i}_layer{j}_kernel"] = layer.kernel
             arrays[f"network{i}_layer{j}_bias"] = layer.bias
+        if network.distance is not None:
+            arrays[f"network{i}_code_center"] = network.distance.center
+            arrays[f"network{i}_code_precision"] = network.distance.precision
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()

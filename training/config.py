@@ -29,12 +29,19 @@ class FitConfig:
     bottleneck_activation: str = "linear"
     epochs: int = 100
     patience: int = 5
+    # Bounds training time on large data: epochs are cut so that no network takes more
+    # optimiser steps than this (at least 10 epochs are kept).
+    max_steps: int = 20_000
     batch_size: int = 256
     learning_rate: float = 1e-3
     noise: float = 0.0
-    ensemble: int = 3
-    scaling: str = "robust"
-    clip: float | None = 10.0
+    ensemble: int = 1
+    scaling: str = "standard"
+    clip: float | None = None
+    # Networks learn from scaled rows clipped to +-train_clip, so the rare extreme values of a
+    # contaminated training set shape the model less; scoring sees the values unclipped.
+    train_clip: float | None = 3.0
+    code_distance: bool = True
     weighting: str = "none"
     train_on: str = "auto"
     threshold: str = "rate:0.002"
@@ -50,6 +57,11 @@ class FitConfig:
         """Return self after checking every value, raising OptionError naming the bad one."""
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
         _check(self.patience >= 0, f"--patience must be 0 or more, got {self.patience}")
+        _check(self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}")
+        _check(
+            self.train_clip is None or self.train_clip > 0,
+            f"--train-clip must be positive, got {self.train_clip}",
+        )
         _check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         _check(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
         _check(self.noise >= 0, f"--noise must be 0 or more, got {self.noise}")
@@ -114,6 +126,8 @@ PRESETS: dict[str, FitConfig] = {
         ensemble=1,
         scaling="standard",
         clip=None,
+        train_clip=None,
+        code_distance=False,
         train_on="all",
     ),
 }

@@ -43,7 +43,8 @@ def build_autoencoder(n_features: int, config: FitConfig, seed: int):
     for i, units in enumerate(hidden):
         is_code = i == len(widths) - 1
         activation = config.bottleneck_activation if is_code else config.activation
-        x = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(x)
+        name = "code" if is_code else f"dense_{i}"
+        x = keras.layers.Dense(units, activation=activation, name=name)(x)
     outputs = keras.layers.Dense(n_features, activation="linear", name="reconstruction")(x)
     model = keras.Model(inputs, outputs, name="autoencoder")
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
@@ -61,24 +62,30 @@ def fit_autoencoder(
     """Fit an autoencoder on scaled rows; return the model and its loss history.
 
     With `patience` > 0 and validation rows, training stops when the validation loss has not
-    improved for `patience` epochs and keeps the best weights.
+    improved for `patience` epochs and keeps the best weights. Epochs are capped so that
+    training takes at most `max_steps` optimiser steps (but at least 10 epochs).
     """
     import keras
 
     model = build_autoencoder(fit_rows.shape[1], config, seed)
-    callbacks: list = [_epoch_logger(log or _stderr, label, config.epochs)]
+    steps_per_epoch = -(-len(fit_rows) // config.batch_size)
+    epochs = min(config.epochs, max(10, config.max_steps // steps_per_epoch))
+    callbacks: list = [_epoch_logger(log or _stderr, label, epochs)]
     use_validation = validation_rows is not None and len(validation_rows) > 0
     if config.patience > 0 and use_validation:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True
+                monitor="val_loss",
+                patience=config.patience,
+                min_delta=1e-5,
+                restore_best_weights=True,
             )
         )
     history = model.fit(
         fit_rows.astype(np.float32),
         fit_rows.astype(np.float32),
         validation_data=(validation_rows.astype(np.float32),) * 2 if use_validation else None,
-        epochs=config.epochs,
+        epochs=epochs,
         batch_size=config.batch_size,
         shuffle=True,
         verbose=0,

@@ -17,7 +17,7 @@ from training import bundle, data, evaluate
 from training.config import FitConfig
 from training.errors import BundleError, DataError
 from training.scaling import fit_scaler
-from training.scoring import Detector, Network, squared_errors
+from training.scoring import CodeDistance, Detector, Network, squared_errors
 from training.threshold import Threshold, choose_threshold, parse_strategy
 
 Log = Callable[[str], None]
@@ -82,22 +82,27 @@ def fit_detector(
     config: FitConfig,
     log: Log,
 ) -> FittedDetector:
-    """Fit the scaler and the ensemble of networks; the threshold is left at 0 for the caller."""
-    from training.model import export_layers, fit_autoencoder
+    """Fit the scaler and the networks; the threshold is left at 0 for the caller.
+
+    Score constants (error and distance scales, feature weights) come from the validation
+    rows, or from the fit rows when there are none.
+    """
+    from training.model import export_layers, fit_autoencoder, layer_widths
 
     scaler = fit_scaler(features[fit_rows], config.scaling, config.clip)
-    x_fit = scaler.transform(features[fit_rows])
-    x_val = scaler.transform(features[validation_rows])
-    models, histories, layer_stacks = [], [], []
+    x_fit = _clipped(scaler.transform(features[fit_rows]), config.train_clip)
+    x_val = _clipped(scaler.transform(features[validation_rows]), config.train_clip)
+    x_ref = x_val if len(x_val) else x_fit
+    code_layer = len(layer_widths(config, len(feature_names))) - 1
+    models, histories, bare = [], [], []
     for i in range(config.ensemble):
         label = f"net {i + 1}/{config.ensemble}"
         model, history = fit_autoencoder(x_fit, x_val, config, config.seed + i, log, label)
         models.append(model)
         histories.append(history)
-        layer_stacks.append(export_layers(model))
+        bare.append(Network(export_layers(model), 1.0, code_layer))
     ones = np.ones(len(feature_names))
-    bare = [Network(layers, 1.0) for layers in layer_stacks]
-    per_feature = [squared_errors(x_fit, net.reconstruct(x_fit), ones) for net in bare]
+    per_feature = [squared_errors(x_ref, net.reconstruct(x_ref), ones) for net in bare]
     weights = ones
     if config.weighting == "inverse_error":
         # Standardised residuals: a feature that is always hard to reconstruct must not
@@ -105,11 +110,37 @@ def fit_detector(
         mean_error = np.mean([errors.mean(axis=0) for errors in per_feature], axis=0)
         weights = 1.0 / np.maximum(mean_error, 1e-6)
     networks = tuple(
-        Network(net.layers, float(np.median((errors * weights).sum(axis=1))) or 1.0)
+        Network(
+            net.layers,
+            _median_or_one((errors * weights).sum(axis=1)),
+            code_layer,
+            fit_code_distance(net.forward(x_fit)[0], net.forward(x_ref)[0])
+            if config.code_distance
+            else None,
+        )
         for net, errors in zip(bare, per_feature, strict=True)
     )
     detector = Detector(feature_names, scaler, networks, weights, threshold=0.0)
     return FittedDetector(detector, models, histories)
+
+
+def fit_code_distance(fit_codes: np.ndarray, reference_codes: np.ndarray) -> CodeDistance:
+    """Fit the code distribution on training codes; scale distances by their reference median."""
+    center = fit_codes.mean(axis=0)
+    covariance = np.atleast_2d(np.cov(fit_codes, rowvar=False))
+    # pinv: a collapsed code direction gets zero weight instead of an infinite one.
+    precision = np.linalg.pinv(covariance, hermitian=True)
+    unscaled = CodeDistance(center, precision, 1.0)
+    return CodeDistance(center, precision, _median_or_one(unscaled(reference_codes)))
+
+
+def _clipped(scaled: np.ndarray, limit: float | None) -> np.ndarray:
+    return scaled if limit is None else np.clip(scaled, -limit, limit)
+
+
+def _median_or_one(values: np.ndarray) -> float:
+    median = float(np.median(values)) if len(values) else 0.0
+    return median if median > 0 else 1.0
 
 
 def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None = None) -> dict:

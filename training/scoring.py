@@ -40,22 +40,49 @@ class Dense:
 
 
 @dataclass(frozen=True)
-class Network:
-    """An autoencoder as a stack of dense layers, with the size of its typical error.
+class CodeDistance:
+    """Where training rows' codes lie: a center and a precision (inverse covariance) matrix.
 
-    `error_scale` is the median reconstruction error of the network on its training rows, fixed
-    at training time: dividing by it puts every network's scores in the same unit ("times a
-    typical training error") without looking at other rows at scoring time.
+    The squared Mahalanobis distance of a row's code from the center catches rows that the
+    autoencoder reconstructs well but that lie far out along the directions it models, as the
+    Hotelling T-squared statistic complements the reconstruction error in PCA monitoring.
+    """
+
+    center: np.ndarray
+    precision: np.ndarray
+    scale: float
+
+    def __call__(self, code: np.ndarray) -> np.ndarray:
+        centered = code - self.center
+        return np.einsum("ij,jk,ik->i", centered, self.precision, centered) / self.scale
+
+
+@dataclass(frozen=True)
+class Network:
+    """An autoencoder as a stack of dense layers, with the constants that normalise its score.
+
+    `code_layer` is the index of the bottleneck layer. `error_scale` is the median
+    reconstruction error on validation rows, fixed at training time: dividing by it puts every
+    network's errors in one unit ("times a typical error") without looking at other rows at
+    scoring time. `distance`, when present, adds the normalised code distance to the score.
     """
 
     layers: tuple[Dense, ...]
     error_scale: float
+    code_layer: int = 0
+    distance: CodeDistance | None = None
 
     def reconstruct(self, scaled: np.ndarray) -> np.ndarray:
-        out = scaled
-        for layer in self.layers:
+        return self.forward(scaled)[1]
+
+    def forward(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (code, reconstruction) of scaled rows."""
+        out, code = scaled, scaled
+        for i, layer in enumerate(self.layers):
             out = layer(out)
-        return out
+            if i == self.code_layer:
+                code = out
+        return code, out
 
 
 def squared_errors(
@@ -71,11 +98,12 @@ def squared_errors(
 
 @dataclass(frozen=True)
 class Detector:
-    """Scale raw features, reconstruct them with each network and score the rows.
+    """Scale raw features, run each network and score the rows.
 
-    The score of a row is the sum over features of its weighted squared reconstruction errors,
-    divided by the network's `error_scale` and averaged over the networks. A row alerts when
-    its score is strictly above `threshold`.
+    A network's score of a row is the sum over features of its weighted squared reconstruction
+    errors divided by `error_scale`, plus the normalised code distance when the network has
+    one; the detector's score is the mean over its networks. A row alerts when its score is
+    strictly above `threshold`.
     """
 
     feature_names: tuple[str, ...]
@@ -85,12 +113,24 @@ class Detector:
     threshold: float
 
     def feature_errors(self, features: np.ndarray) -> np.ndarray:
-        """Return each feature's share of the score, shape (rows, features); rows sum to scores."""
+        """Return each feature's share of the score, shape (rows, features); rows sum to scores.
+
+        A feature's share is its reconstruction error plus a part of the code distance in
+        proportion to how far the feature lies from its training center (its squared scaled
+        value): an explanation an analyst can read, not a causal attribution.
+        """
         scaled = self.scaler.transform(features)
+        n = scaled.shape[1]
         total = np.zeros_like(scaled)
         for network in self.networks:
-            errors = squared_errors(scaled, network.reconstruct(scaled), self.feature_weights)
+            code, reconstruction = network.forward(scaled)
+            errors = squared_errors(scaled, reconstruction, self.feature_weights)
             total += errors / network.error_scale
+            if network.distance is not None:
+                deviation = np.square(scaled)
+                spread = deviation.sum(axis=1, keepdims=True)
+                share = np.divide(deviation, spread, out=np.full_like(deviation, 1 / n), where=spread > 0)
+                total += network.distance(code)[:, None] * share
         return total / len(self.networks)
 
     def score(self, features: np.ndarray) -> np.ndarray:

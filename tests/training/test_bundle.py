@@ -7,7 +7,7 @@ import pytest
 from training.bundle import MANIFEST, WEIGHTS, load_detector, load_manifest, save_bundle
 from training.errors import BundleError
 from training.scaling import Scaler
-from training.scoring import Dense, Detector, Network
+from training.scoring import CodeDistance, Dense, Detector, Network
 
 
 def _detector() -> Detector:
@@ -17,7 +17,9 @@ def _detector() -> Detector:
         Dense(rng.normal(size=(2, 3)), rng.normal(size=3), "linear"),
     )
     scaler = Scaler("robust", np.zeros(3), np.ones(3), clip=10.0)
-    return Detector(("a", "b", "c"), scaler, (Network(layers, 0.7),), np.ones(3), 4.2)
+    distance = CodeDistance(np.array([0.1, -0.2]), np.array([[1.0, 0.2], [0.2, 3.0]]), 1.7)
+    networks = (Network(layers, 0.7, 0, distance), Network(layers, 0.9))
+    return Detector(("a", "b", "c"), scaler, networks, np.ones(3), 4.2)
 
 
 def test_round_trip_scores_identically(tmp_path):
@@ -78,6 +80,7 @@ def _edit_manifest(path, **changes):
         (lambda p: _edit_manifest(p, features=["a", "b"]), "do not match 2 features"),
         (lambda p: (p / WEIGHTS).unlink(), "weights.npz: missing"),
         (lambda p: (p / WEIGHTS).write_bytes(b"junk"), "weights.npz: unreadable"),
+        (lambda p: _edit_manifest(p, networks=[{"layers": []}]), "malformed entry"),
     ],
 )
 def test_broken_bundles_fail_with_path_and_problem(bundle_dir, breakage, message):

@@ -31,7 +31,7 @@ def test_frauds_score_higher_than_normals(tiny_bundle, synthetic_csv):
     frame = pd.read_csv(synthetic_csv)
     scores = detector.score(frame[list(detector.feature_names)].to_numpy())
     assert roc_auc_score(frame["Class"], scores) > 0.8
-    assert np.median(scores[frame["Class"] == 1]) > 3 * np.median(scores[frame["Class"] == 0])
+    assert np.median(scores[frame["Class"] == 1]) > 2 * np.median(scores[frame["Class"] == 0])
 
 
 def test_manifest_records_what_the_consumer_needs(tiny_bundle):

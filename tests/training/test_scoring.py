@@ -1,10 +1,18 @@
 import numpy as np
+import pytest
 
 from training.scaling import Scaler
-from training.scoring import ACTIVATIONS, Dense, Detector, Network, top_contributors
+from training.scoring import (
+    ACTIVATIONS,
+    CodeDistance,
+    Dense,
+    Detector,
+    Network,
+    top_contributors,
+)
 
 
-def _detector(rng, threshold=1.0, networks=2) -> Detector:
+def _detector(rng, threshold=1.0, networks=2, distance=False) -> Detector:
     n = 4
     nets = tuple(
         Network(
@@ -13,6 +21,10 @@ def _detector(rng, threshold=1.0, networks=2) -> Detector:
                 Dense(rng.normal(size=(2, n)), rng.normal(size=n), "linear"),
             ),
             error_scale=float(i + 1),
+            code_layer=0,
+            distance=CodeDistance(rng.normal(size=2), np.array([[2.0, 0.5], [0.5, 1.0]]), 3.0)
+            if distance
+            else None,
         )
         for i in range(networks)
     )
@@ -33,9 +45,28 @@ def test_score_matches_a_direct_numpy_reference():
     np.testing.assert_allclose(detector.score(raw), expected / 2, rtol=1e-12)
 
 
-def test_feature_errors_sum_to_score_and_a_row_scores_alone_as_in_a_batch():
+def test_code_distance_adds_a_mahalanobis_term():
+    rng = np.random.default_rng(4)
+    detector = _detector(rng, networks=1, distance=True)
+    plain = Detector(
+        detector.feature_names,
+        detector.scaler,
+        (Network(detector.networks[0].layers, 1.0, 0, None),),
+        detector.feature_weights,
+        1.0,
+    )
+    raw = rng.normal(size=(25, 4))
+    x = detector.scaler.transform(raw)
+    code = np.tanh(x @ detector.networks[0].layers[0].kernel + detector.networks[0].layers[0].bias)
+    d = detector.networks[0].distance
+    t2 = np.array([(c - d.center) @ d.precision @ (c - d.center) for c in code]) / 3.0
+    np.testing.assert_allclose(detector.score(raw), plain.score(raw) + t2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("distance", [False, True])
+def test_feature_errors_sum_to_score_and_a_row_scores_alone_as_in_a_batch(distance):
     rng = np.random.default_rng(2)
-    detector = _detector(rng)
+    detector = _detector(rng, distance=distance)
     raw = rng.normal(size=(30, 4))
     np.testing.assert_allclose(detector.feature_errors(raw).sum(axis=1), detector.score(raw))
     single = np.array([detector.score(raw[i : i + 1])[0] for i in range(30)])
