@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import uuid
-from collections.abc import Mapping
 
-from consumer import logs, options
-from consumer.errors import ConfigError, ConsumerError
-from training.errors import TrainingError
+# Before numpy loads: a micro-batch is a small matrix, and multithreaded BLAS on it costs ten
+# times more than it saves (its threads spin against the decoder for the same cores).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+
+from consumer import logs, options  # noqa: E402
+from consumer.errors import ConfigError, ConsumerError  # noqa: E402
+from training.errors import TrainingError  # noqa: E402
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
