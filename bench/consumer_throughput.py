@@ -41,13 +41,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         model_dir = args.model_dir or train_tiny_bundle(Path(tmp))
         topic = f"bench-{uuid.uuid4().hex[:8]}"
-        create_topics(bootstrap, [(topic, args.partitions), (topic + "-alerts", 1), (topic + "-dlq", 1)])
+        create_topics(
+            bootstrap, [(topic, args.partitions), (topic + "-alerts", 1), (topic + "-dlq", 1)]
+        )
         size = fill(bootstrap, topic, args.messages)
-        print(f"topic {topic}: {args.messages} messages, {args.partitions} partitions, "
-              f"{size / args.messages:.0f} bytes each")
+        print(
+            f"topic {topic}: {args.messages} messages, {args.partitions} partitions, "
+            f"{size / args.messages:.0f} bytes each"
+        )
         raw = raw_rate(bootstrap, topic, args.messages)
         print(f"raw consume (no work):        {raw:>10,.0f} msg/s")
-        scored = end_to_end_rate(bootstrap, topic, args.partitions, args.messages, model_dir, Path(tmp))
+        scored = end_to_end_rate(
+            bootstrap, topic, args.partitions, args.messages, model_dir, Path(tmp)
+        )
         print(f"end to end (one consumer):    {scored:>10,.0f} msg/s")
         print(f"ratio end to end / raw:       {scored / raw:>10.2f}")
     return 0
@@ -56,10 +62,31 @@ def main() -> int:
 def train_tiny_bundle(root: Path) -> Path:
     data, model = root / "train.csv", root / "model"
     py = [sys.executable, "-m", "training"]
-    subprocess.run([*py, "synth", "--rows", "5000", "--out", str(data), "--fraud-rate", "0.01"],
-                   check=True, cwd=REPO, capture_output=True)
-    subprocess.run([*py, "fit", "--data", str(data), "--model-dir", str(model), "--epochs", "3",
-                    "--patience", "0", "--ensemble", "1"], check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [*py, "synth", "--rows", "5000", "--out", str(data), "--fraud-rate", "0.01"],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *py,
+            "fit",
+            "--data",
+            str(data),
+            "--model-dir",
+            str(model),
+            "--epochs",
+            "3",
+            "--patience",
+            "0",
+            "--ensemble",
+            "1",
+        ],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     return model
 
 
@@ -76,8 +103,14 @@ def fill(bootstrap: str, topic: str, count: int) -> int:
     from training.synth import synthesize
 
     rows = synthesize(count, 0.002, seed=42).drop(columns=["Class"]).to_dict("records")
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                         "queue.buffering.max.messages": 2_000_000, "compression.type": "lz4"})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "queue.buffering.max.messages": 2_000_000,
+            "compression.type": "lz4",
+        }
+    )
     size = 0
     now = time.time()
     for i, row in enumerate(rows):
@@ -97,36 +130,64 @@ def fill(bootstrap: str, topic: str, count: int) -> int:
 
 def raw_rate(bootstrap: str, topic: str, count: int) -> float:
     """Messages per second of a consumer that does nothing with them (first to last message)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "fetch.max.bytes": 64 * 1024 * 1024})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
     consumer.subscribe([topic])
-    received, started = 0, None
+    received, first, started = 0, 0, 0.0
     try:
         while received < count:
             batch = consumer.consume(1000, 1.0)
-            if batch and started is None:
-                started = time.perf_counter()
-                received -= len(batch)  # time from the first batch on; do not count it
             received += sum(1 for m in batch if m.error() is None)
+            if batch and not first:  # time from the first batch on, not counting it
+                started, first = time.perf_counter(), received
     finally:
         consumer.close()
-    return received / (time.perf_counter() - started)
+    return (received - first) / (time.perf_counter() - started)
 
 
-def end_to_end_rate(bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path,
-                    tmp: Path) -> float:
+def end_to_end_rate(
+    bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, tmp: Path
+) -> float:
     """Messages per second of `python -m consumer run`, first scored message to last commit."""
     port = 19400 + os.getpid() % 500
     group = f"e2e-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "FRAUD_LOG_LEVEL": "warning"}
     log = open(tmp / "consumer.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "consumer", "run", "--bootstrap-servers", bootstrap,
-         "--model-dir", str(model_dir), "--input-topic", topic, "--alert-topic", topic + "-alerts",
-         "--dlq-topic", topic + "-dlq", "--group-id", group, "--metrics-host", "127.0.0.1",
-         "--metrics-port", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "consumer",
+            "run",
+            "--bootstrap-servers",
+            bootstrap,
+            "--model-dir",
+            str(model_dir),
+            "--input-topic",
+            topic,
+            "--alert-topic",
+            topic + "-alerts",
+            "--dlq-topic",
+            topic + "-dlq",
+            "--group-id",
+            group,
+            "--metrics-host",
+            "127.0.0.1",
+            "--metrics-port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     checker = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     started = first = None
