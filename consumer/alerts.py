@@ -42,7 +42,7 @@ class Outputs:
 
 def build_outputs(
     decoded: Decoded,
-    feature_errors: np.ndarray,
+    contributions: np.ndarray,
     model: ModelInfo,
     scored_at: float,
     top_k: int,
@@ -52,16 +52,16 @@ def build_outputs(
 
     Parameters:
         decoded: the batch's accepted messages and features.
-        feature_errors: the detector's per-feature errors of those rows; row sums are the scores.
+        contributions: each feature's share of those rows' scores; row sums are the scores.
         model: version, threshold and feature names for the records.
         scored_at: epoch seconds when the batch was scored.
         top_k: how many top contributing features each record explains.
         with_scores: also build one score record (with an `alert` flag) for every row.
     """
-    scores = feature_errors.sum(axis=1)
+    scores = contributions.sum(axis=1)
     flags = scores > model.threshold
     rows = np.arange(len(scores)) if with_scores else np.flatnonzero(flags)
-    tops = top_contributors(feature_errors[rows], model.feature_names, top_k)
+    tops = top_contributors(contributions[rows], model.feature_names, top_k)
     alerts: list[OutRecord] = []
     score_records: list[OutRecord] = []
     for row, top in zip(rows.tolist(), tops, strict=True):

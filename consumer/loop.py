@@ -85,8 +85,8 @@ class ScoringLoop:
         """Run one batch through every stage."""
         messages = self.consume()
         if messages:
-            decoded, feature_errors = self.score(messages)
-            self.publish(decoded, feature_errors)
+            decoded, contributions = self.score(messages)
+            self.publish(decoded, contributions)
             self.offsets.record(messages)
             self.update_lag(messages)
         self.sink.poll(0)
@@ -112,17 +112,17 @@ class ScoringLoop:
         decoded = decode_batch(
             messages, self.detector.feature_names, self.settings.max_message_bytes
         )
-        feature_errors = self.detector.feature_errors(decoded.features)
+        contributions = self.detector.contributions(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.anomaly_score.observe_many(feature_errors.sum(axis=1))
-        return decoded, feature_errors
+        self.metrics.anomaly_score.observe_many(contributions.sum(axis=1))
+        return decoded, contributions
 
-    def publish(self, decoded: Decoded, feature_errors: np.ndarray) -> None:
+    def publish(self, decoded: Decoded, contributions: np.ndarray) -> None:
         """Hand the batch's alerts, score records and dead letters to the producer."""
         outputs = build_outputs(
             decoded,
-            feature_errors,
+            contributions,
             self.model,
             self.clock(),
             self.settings.top_features,

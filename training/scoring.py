@@ -112,7 +112,7 @@ class Detector:
     feature_weights: np.ndarray
     threshold: float
 
-    def feature_errors(self, features: np.ndarray) -> np.ndarray:
+    def contributions(self, features: np.ndarray) -> np.ndarray:
         """Return each feature's share of the score, shape (rows, features); rows sum to scores.
 
         A feature's share is its reconstruction error plus a part of the code distance in
@@ -135,7 +135,7 @@ class Detector:
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Return one anomaly score per row of a raw (unscaled) feature matrix."""
-        return self.feature_errors(features).sum(axis=1)
+        return self.contributions(features).sum(axis=1)
 
     def alerts(self, scores: np.ndarray) -> np.ndarray:
         """Return a boolean array: which scores are above the threshold."""
@@ -143,16 +143,16 @@ class Detector:
 
 
 def top_contributors(
-    feature_errors: np.ndarray, feature_names: tuple[str, ...], k: int = 3
+    contributions: np.ndarray, feature_names: tuple[str, ...], k: int = 3
 ) -> list[list[tuple[str, float]]]:
     """Return, for each row, the k features with the largest share of its score, largest first.
 
     >>> top_contributors(np.array([[0.1, 3.0, 1.0]]), ("a", "b", "c"), k=2)
     [[('b', 3.0), ('c', 1.0)]]
     """
-    k = min(k, feature_errors.shape[1])
-    order = np.argsort(-feature_errors, axis=1, kind="stable")[:, :k]
+    k = min(k, contributions.shape[1])
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
     return [
         [(feature_names[j], float(row[j])) for j in idx]
-        for row, idx in zip(feature_errors, order, strict=True)
+        for row, idx in zip(contributions, order, strict=True)
     ]

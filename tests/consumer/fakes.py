@@ -17,7 +17,7 @@ class FakeDetector:
     feature_names = FEATURES
     threshold = 10.0
 
-    def feature_errors(self, features: np.ndarray) -> np.ndarray:
+    def contributions(self, features: np.ndarray) -> np.ndarray:
         return np.square(features)
 
 

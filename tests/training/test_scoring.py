@@ -64,11 +64,11 @@ def test_code_distance_adds_a_mahalanobis_term():
 
 
 @pytest.mark.parametrize("distance", [False, True])
-def test_feature_errors_sum_to_score_and_a_row_scores_alone_as_in_a_batch(distance):
+def test_contributions_sum_to_score_and_a_row_scores_alone_as_in_a_batch(distance):
     rng = np.random.default_rng(2)
     detector = _detector(rng, distance=distance)
     raw = rng.normal(size=(30, 4))
-    np.testing.assert_allclose(detector.feature_errors(raw).sum(axis=1), detector.score(raw))
+    np.testing.assert_allclose(detector.contributions(raw).sum(axis=1), detector.score(raw))
     single = np.array([detector.score(raw[i : i + 1])[0] for i in range(30)])
     np.testing.assert_allclose(single, detector.score(raw), rtol=1e-12)
 
