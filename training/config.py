@@ -42,7 +42,9 @@ class FitConfig:
     # contaminated training set shape the model less; scoring sees the values unclipped.
     train_clip: float | None = 3.0
     code_distance: bool = True
-    weighting: str = "none"
+    weighting: str = "inverse_error"
+    # Both parts of the score are divided by this quantile of their validation values.
+    score_quantile: float = 0.9
     train_on: str = "auto"
     threshold: str = "rate:0.002"
     seed: int = 0
@@ -65,6 +67,10 @@ class FitConfig:
         _check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         _check(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
         _check(self.noise >= 0, f"--noise must be 0 or more, got {self.noise}")
+        _check(
+            0 < self.score_quantile < 1,
+            f"--score-quantile must be in (0, 1), got {self.score_quantile}",
+        )
         _check(self.ensemble >= 1, f"--ensemble must be at least 1, got {self.ensemble}")
         _check(0 < self.test_size < 1, f"--test-size must be in (0, 1), got {self.test_size}")
         _check(
@@ -128,6 +134,7 @@ PRESETS: dict[str, FitConfig] = {
         clip=None,
         train_clip=None,
         code_distance=False,
+        weighting="none",
         train_on="all",
     ),
 }

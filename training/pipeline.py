@@ -84,8 +84,10 @@ def fit_detector(
 ) -> FittedDetector:
     """Fit the scaler and the networks; the threshold is left at 0 for the caller.
 
-    Score constants (error and distance scales, feature weights) come from the validation
-    rows, or from the fit rows when there are none.
+    Score constants come from the validation rows, or from the fit rows when there are none:
+    feature weights (with `inverse_error`, one over each feature's mean squared error, so
+    every feature's error is in units of its typical error) and the error and distance scales
+    (their `score_quantile`, so both parts weigh the same in the score).
     """
     from training.model import export_layers, fit_autoencoder, layer_widths
 
@@ -112,9 +114,9 @@ def fit_detector(
     networks = tuple(
         Network(
             net.layers,
-            _median_or_one((errors * weights).sum(axis=1)),
+            _quantile_or_one((errors * weights).sum(axis=1), config.score_quantile),
             code_layer,
-            fit_code_distance(net.forward(x_fit)[0], net.forward(x_ref)[0])
+            fit_code_distance(net.forward(x_fit)[0], net.forward(x_ref)[0], config.score_quantile)
             if config.code_distance
             else None,
         )
@@ -124,23 +126,25 @@ def fit_detector(
     return FittedDetector(detector, models, histories)
 
 
-def fit_code_distance(fit_codes: np.ndarray, reference_codes: np.ndarray) -> CodeDistance:
-    """Fit the code distribution on training codes; scale distances by their reference median."""
+def fit_code_distance(
+    fit_codes: np.ndarray, reference_codes: np.ndarray, quantile: float = 0.9
+) -> CodeDistance:
+    """Fit the code distribution on training codes; scale distances by a reference quantile."""
     center = fit_codes.mean(axis=0)
     covariance = np.atleast_2d(np.cov(fit_codes, rowvar=False))
     # pinv: a collapsed code direction gets zero weight instead of an infinite one.
     precision = np.linalg.pinv(covariance, hermitian=True)
     unscaled = CodeDistance(center, precision, 1.0)
-    return CodeDistance(center, precision, _median_or_one(unscaled(reference_codes)))
+    return CodeDistance(center, precision, _quantile_or_one(unscaled(reference_codes), quantile))
 
 
 def _clipped(scaled: np.ndarray, limit: float | None) -> np.ndarray:
     return scaled if limit is None else np.clip(scaled, -limit, limit)
 
 
-def _median_or_one(values: np.ndarray) -> float:
-    median = float(np.median(values)) if len(values) else 0.0
-    return median if median > 0 else 1.0
+def _quantile_or_one(values: np.ndarray, quantile: float) -> float:
+    value = float(np.quantile(values, quantile)) if len(values) else 0.0
+    return value if value > 0 else 1.0
 
 
 def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None = None) -> dict:

@@ -61,10 +61,10 @@ class CodeDistance:
 class Network:
     """An autoencoder as a stack of dense layers, with the constants that normalise its score.
 
-    `code_layer` is the index of the bottleneck layer. `error_scale` is the median
+    `code_layer` is the index of the bottleneck layer. `error_scale` is a high quantile of the
     reconstruction error on validation rows, fixed at training time: dividing by it puts every
-    network's errors in one unit ("times a typical error") without looking at other rows at
-    scoring time. `distance`, when present, adds the normalised code distance to the score.
+    network's errors in one unit without looking at other rows at scoring time. `distance`,
+    when present, adds the code distance, normalised the same way, to the score.
     """
 
     layers: tuple[Dense, ...]
