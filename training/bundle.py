@@ -123,10 +123,20 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def load_detector(path: str | Path) -> Detector:
-    """Load a bundle as a TensorFlow-free Detector, checking every shape against the manifest."""
+    """Load a bundle as a TensorFlow-free Detector; see `load_bundle`."""
+    return load_bundle(path)[1]
+
+
+def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
+    """Load a bundle's manifest and its TensorFlow-free Detector, checking every array.
+
+    Raises BundleError naming the file and the problem: a wrong shape, a value that is not
+    finite, a scale that is not positive.
+    """
     path = Path(path)
     manifest = load_manifest(path)
     n = len(manifest["features"])
+    file = path / MANIFEST
     try:
         scaler = Scaler.from_dict(manifest["scaler"])
         feature_weights = np.asarray(manifest["feature_weights"], dtype=np.float64)
@@ -134,19 +144,24 @@ def load_detector(path: str | Path) -> Detector:
         networks = tuple(
             _load_network(path, manifest, i, spec) for i, spec in enumerate(manifest["networks"])
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path / MANIFEST}: malformed entry ({exc})") from exc
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BundleError(f"{file}: malformed entry ({exc!r})") from exc
     if scaler.center.shape != (n,) or scaler.scale.shape != (n,) or feature_weights.shape != (n,):
-        raise BundleError(f"{path / MANIFEST}: scaler or feature weights do not match {n} features")
+        raise BundleError(f"{file}: scaler or feature weights do not match {n} features")
+    if not (_finite(scaler.center) and _finite(scaler.scale) and (scaler.scale > 0).all()):
+        raise BundleError(f"{file}: scaler values must be finite with positive scales")
+    if not (_finite(feature_weights) and (feature_weights >= 0).all()):
+        raise BundleError(f"{file}: feature weights must be finite and not negative")
     if not networks or not np.isfinite(threshold):
-        raise BundleError(f"{path / MANIFEST}: needs at least one network and a finite threshold")
+        raise BundleError(f"{file}: needs at least one network and a finite threshold")
     for i, network in enumerate(networks):
         widths = [layer.kernel.shape for layer in network.layers]
         if widths[0][0] != n or widths[-1][1] != n or any(
             a[1] != b[0] for a, b in zip(widths, widths[1:], strict=False)
         ):
             raise BundleError(f"{path / WEIGHTS}: network {i} layer shapes {widths} do not chain")
-    return Detector(tuple(manifest["features"]), scaler, networks, feature_weights, threshold)
+    detector = Detector(tuple(manifest["features"]), scaler, networks, feature_weights, threshold)
+    return manifest, detector
 
 
 def library_versions() -> dict[str, str]:
@@ -172,6 +187,13 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
                     )
                 kernel = arrays[f"network{index}_layer{j}_kernel"].astype(np.float64)
                 bias = arrays[f"network{index}_layer{j}_bias"].astype(np.float64)
+                if kernel.ndim != 2 or bias.shape != (kernel.shape[1],):
+                    raise BundleError(
+                        f"{weights_file}: network {index} layer {j} has kernel "
+                        f"{kernel.shape} and bias {bias.shape}; they do not fit"
+                    )
+                if not (_finite(kernel) and _finite(bias)):
+                    raise BundleError(f"{weights_file}: network {index} layer {j} is not finite")
                 layers.append(Dense(kernel, bias, layer["activation"]))
             distance = None
             if spec.get("distance_scale") is not None:
@@ -187,7 +209,7 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
     except (OSError, ValueError) as exc:
         raise BundleError(f"{weights_file}: unreadable ({exc})") from exc
     error_scale = float(spec["error_scale"])
-    if not error_scale > 0:
+    if not (np.isfinite(error_scale) and error_scale > 0):
         raise BundleError(f"{path / MANIFEST}: network {index} error_scale must be positive")
     code_layer = int(spec.get("code_layer", 0))
     if not 0 <= code_layer < len(layers):
@@ -196,9 +218,15 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
         width = layers[code_layer].bias.shape[0]
         if distance.center.shape != (width,) or distance.precision.shape != (width, width):
             raise BundleError(f"{weights_file}: network {index} code arrays do not match its code")
-        if not distance.scale > 0:
+        if not (_finite(distance.center) and _finite(distance.precision)):
+            raise BundleError(f"{weights_file}: network {index} code arrays are not finite")
+        if not (np.isfinite(distance.scale) and distance.scale > 0):
             raise BundleError(f"{path / MANIFEST}: network {index} distance_scale must be positive")
     return Network(tuple(layers), error_scale, code_layer, distance)
+
+
+def _finite(array: np.ndarray) -> bool:
+    return bool(np.isfinite(array).all())
 
 
 def _weights_bytes(detector: Detector) -> bytes:

@@ -102,7 +102,7 @@ def parse_width(token: str, n_features: int) -> int:
             units = round(float(text[:-1]) * n_features)
         else:
             units = int(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise OptionError(
             f"layer width {token!r} is neither a whole number nor a multiple like 0.25x"
         ) from None

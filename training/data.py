@@ -97,6 +97,11 @@ def to_dataset(
 def _numeric_matrix(frame: pd.DataFrame, names: Sequence[str], source: str) -> np.ndarray:
     columns = []
     for name in names:
+        if pd.api.types.is_bool_dtype(frame[name]):
+            raise DataError(
+                f"{source}: column {name!r} holds true/false values; write them as 1/0 "
+                "(the consumer accepts numbers only) or drop it with --drop-columns"
+            )
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = values.isna() & frame[name].notna()
         if bad.any():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from training import bundle, data, evaluate
+from training import bundle, data, evaluate, report
 from training.config import FitConfig
 from training.errors import BundleError, DataError
 from training.scaling import fit_scaler
@@ -177,8 +177,11 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     val_labels = None if dataset.labels is None else dataset.labels[splits.validation]
     threshold = choose_threshold(strategy, val_scores, val_labels)
     detector = replace(fitted.detector, threshold=threshold.value)
-    metrics = _split_metrics(detector, dataset, splits)
+    split_rows_by_name = {"validation": splits.validation, "test": splits.test}
+    metrics = report.split_metrics(detector, dataset.features, dataset.labels, split_rows_by_name)
     fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
+
+    test_labels = None if dataset.labels is None else dataset.labels[splits.test]
 
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):
@@ -186,10 +189,10 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / "history.json").write_text(json.dumps(fitted.histories, indent=2) + "\n")
         evaluate.write_history_plot(staging / "history.png", fitted.histories)
-        _write_report_plots(staging, detector, dataset, splits)
+        report.write_test_plots(staging, detector, dataset.features[splits.test], test_labels)
 
     manifest = bundle.save_bundle(model_dir, detector, fields, write_extras)
-    log(summary_table(manifest))
+    log(report.summary_table(manifest))
     return manifest
 
 
@@ -204,8 +207,7 @@ def run_score(model_dir: Path, data_path: Path) -> tuple[np.ndarray, np.ndarray]
 
 def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str, Any]:
     """Evaluate a bundle on a labelled CSV and write metrics.json and plots to `report_dir`."""
-    manifest = bundle.load_manifest(model_dir)
-    detector = bundle.load_detector(model_dir)
+    manifest, detector = bundle.load_bundle(model_dir)
     label_column = manifest.get("training", {}).get("config", {}).get("label_column") or "Class"
     frame = data.read_csv(data_path)
     if label_column not in frame.columns:
@@ -218,31 +220,6 @@ def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str
     (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     evaluate.write_plots(report_dir, scores, dataset.labels, detector.threshold, data_path.name)
     return metrics
-
-
-def _split_metrics(detector: Detector, dataset: data.Dataset, splits: Splits) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, rows in (("validation", splits.validation), ("test", splits.test)):
-        scores = detector.score(dataset.features[rows])
-        if dataset.labels is None:
-            result[name] = {"rows": len(rows), "alert_rate": float(detector.alerts(scores).mean())}
-        else:
-            result[name] = evaluate.detection_metrics(
-                scores, dataset.labels[rows], detector.threshold
-            )
-    return result
-
-
-def _write_report_plots(
-    directory: Path, detector: Detector, dataset: data.Dataset, splits: Splits
-) -> None:
-    scores = detector.score(dataset.features[splits.test])
-    labels = (
-        np.zeros(len(scores), dtype=bool)
-        if dataset.labels is None
-        else dataset.labels[splits.test].astype(bool)
-    )
-    evaluate.write_plots(directory, scores, labels, detector.threshold, "test split")
 
 
 def _manifest_fields(config, dataset, splits, fit_rows, threshold: Threshold, metrics, seconds):
@@ -262,33 +239,6 @@ def _manifest_fields(config, dataset, splits, fit_rows, threshold: Threshold, me
             "fit_seconds": round(seconds, 2),
         },
     }
-
-
-def summary_table(manifest: dict[str, Any]) -> str:
-    """Return a short human-readable summary of a freshly trained bundle."""
-    threshold = manifest["threshold"]
-    lines = [
-        f"model {manifest['model_version']}: {len(manifest['features'])} features, "
-        f"{len(manifest['networks'])} network(s), "
-        f"trained in {manifest['training']['fit_seconds']:.1f} s",
-        f"threshold {threshold['value']:.4g} ({threshold['strategy']}, "
-        f"achieved {threshold['achieved']:.4g} on validation"
-        + ("" if threshold["met"] else ", TARGET NOT MET")
-        + ")",
-        f"{'split':<11}{'rows':>8}{'ROC AUC':>9}{'AP':>8}{'prec':>8}{'recall':>8}{'alerts':>8}",
-    ]
-    for name, m in manifest["metrics"].items():
-        auc, ap = m.get("roc_auc"), m.get("average_precision")
-        lines.append(
-            f"{name:<11}{m['rows']:>8}"
-            f"{_fmt(auc):>9}{_fmt(ap):>8}{_fmt(m.get('precision')):>8}"
-            f"{_fmt(m.get('recall')):>8}{m.get('tp', 0) + m.get('fp', 0) if 'tp' in m else '-':>8}"
-        )
-    return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _stderr(message: str) -> None:

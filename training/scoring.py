@@ -103,7 +103,7 @@ class Detector:
     A network's score of a row is the sum over features of its weighted squared reconstruction
     errors divided by `error_scale`, plus the normalised code distance when the network has
     one; the detector's score is the mean over its networks. A row alerts when its score is
-    strictly above `threshold`.
+    strictly above `threshold`, or when it is not a number because the input overflowed.
     """
 
     feature_names: tuple[str, ...]
@@ -119,27 +119,39 @@ class Detector:
         proportion to how far the feature lies from its training center (its squared scaled
         value): an explanation an analyst can read, not a causal attribution.
         """
-        scaled = self.scaler.transform(features)
-        n = scaled.shape[1]
-        total = np.zeros_like(scaled)
-        for network in self.networks:
-            code, reconstruction = network.forward(scaled)
-            errors = squared_errors(scaled, reconstruction, self.feature_weights)
-            total += errors / network.error_scale
-            if network.distance is not None:
-                deviation = np.square(scaled)
-                spread = deviation.sum(axis=1, keepdims=True)
-                share = np.divide(deviation, spread, out=np.full_like(deviation, 1 / n), where=spread > 0)
-                total += network.distance(code)[:, None] * share
-        return total / len(self.networks)
+        # Absurd inputs (an amount of 1e160) overflow to inf or nan; `alerts` flags those.
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = self.scaler.transform(features)
+            total = np.zeros_like(scaled)
+            for network in self.networks:
+                code, reconstruction = network.forward(scaled)
+                errors = squared_errors(scaled, reconstruction, self.feature_weights)
+                total += errors / network.error_scale
+                if network.distance is not None:
+                    total += network.distance(code)[:, None] * _deviation_share(scaled)
+            return total / len(self.networks)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Return one anomaly score per row of a raw (unscaled) feature matrix."""
         return self.contributions(features).sum(axis=1)
 
     def alerts(self, scores: np.ndarray) -> np.ndarray:
-        """Return a boolean array: which scores are above the threshold."""
-        return np.asarray(scores) > self.threshold
+        """Return a boolean array: which scores are above the threshold or not a number.
+
+        >>> detector = Detector(("a",), None, (), np.ones(1), threshold=2.0)
+        >>> detector.alerts(np.array([1.0, 2.0, 3.0, np.inf, np.nan])).tolist()
+        [False, False, True, True, True]
+        """
+        return ~(np.asarray(scores) <= self.threshold)
+
+
+def _deviation_share(scaled: np.ndarray) -> np.ndarray:
+    """Return each feature's share of a row's squared deviation from the center; rows sum to 1."""
+    peak = np.abs(scaled).max(axis=1, keepdims=True)
+    # Divide by the row's largest value first, so that huge rows cannot overflow to inf / inf.
+    unit = np.divide(scaled, peak, out=np.ones_like(scaled), where=peak > 0)
+    deviation = np.square(unit)
+    return deviation / deviation.sum(axis=1, keepdims=True)
 
 
 def top_contributors(

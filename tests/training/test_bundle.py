@@ -63,6 +63,13 @@ def bundle_dir(tmp_path):
     return tmp_path / "m"
 
 
+def _replace_array(path, name, value):
+    with np.load(path / WEIGHTS) as arrays:
+        contents = {key: arrays[key] for key in arrays.files}
+    contents[name] = value
+    np.savez(path / WEIGHTS, **contents)
+
+
 def _edit_manifest(path, **changes):
     manifest = json.loads((path / MANIFEST).read_text())
     manifest.update(changes)
@@ -81,6 +88,11 @@ def _edit_manifest(path, **changes):
         (lambda p: (p / WEIGHTS).unlink(), "weights.npz: missing"),
         (lambda p: (p / WEIGHTS).write_bytes(b"junk"), "weights.npz: unreadable"),
         (lambda p: _edit_manifest(p, networks=[{"layers": []}]), "malformed entry"),
+        (lambda p: _replace_array(p, "network0_layer0_bias", np.zeros(5)), "do not fit"),
+        (lambda p: _replace_array(p, "network0_layer1_kernel", np.zeros(6)), "do not fit"),
+        (lambda p: _replace_array(p, "network1_layer0_kernel", np.full((3, 2), np.nan)), "not finite"),
+        (lambda p: _replace_array(p, "network0_code_precision", np.eye(3)), "do not match its code"),
+        (lambda p: _edit_manifest(p, feature_weights=[1.0, float("nan"), 1.0]), "feature weights"),
     ],
 )
 def test_broken_bundles_fail_with_path_and_problem(bundle_dir, breakage, message):

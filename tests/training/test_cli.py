@@ -83,6 +83,7 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--threshold", "top:3"], "threshold 'top:3'"),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--epochs", "0"], "--epochs must be at least 1"),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--features", "zz"], "not in the file: zz"),
+        ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--encoder", "infx"], "layer width 'infx'"),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, setup, args, message):

@@ -53,6 +53,7 @@ def test_directory_is_not_a_file(tmp_path):
         (pd.DataFrame({"a": [1.0, np.inf], "Class": [0, 1]}), "NaN or infinite"),
         (pd.DataFrame({"a": [1.0, 2.0], "Class": [0, 2]}), "must hold only 0 and 1"),
         (pd.DataFrame({"b": [1.0, 2.0]}), "missing feature column"),
+        (pd.DataFrame({"a": [True, False]}), "holds true/false values"),
     ],
 )
 def test_bad_values_name_the_column_and_the_fix(frame, message):

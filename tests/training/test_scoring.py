@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,15 @@ def test_top_contributors_orders_by_share():
     top = top_contributors(errors, ("x", "y", "z"), k=2)
     assert top == [[("z", 2.0), ("x", 0.5)], [("x", 3.0), ("z", 1.0)]]
     assert len(top_contributors(errors, ("x", "y", "z"), k=10)[0]) == 3
+
+
+def test_overflowing_inputs_alert_instead_of_scoring_nan():
+    detector = _detector(np.random.default_rng(5), threshold=1e6, distance=True)
+    raw = np.zeros((3, 4))
+    raw[1, 0], raw[2, 3] = 1e160, -1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning may leak into the consumer's logs
+        scores = detector.score(raw)
+        contributions = detector.contributions(raw)
+    assert detector.alerts(scores).tolist() == [False, True, True]
+    assert not np.isnan(contributions[1:]).any()
