@@ -142,7 +142,16 @@ class Detector:
         >>> detector.alerts(np.array([1.0, 2.0, 3.0, np.inf, np.nan])).tolist()
         [False, False, True, True, True]
         """
-        return ~(np.asarray(scores) <= self.threshold)
+        return is_alert(scores, self.threshold)
+
+
+def is_alert(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Return the alert rule shared by offline scoring and the consumer: score > threshold or nan.
+
+    >>> is_alert(np.array([1.0, 2.0, np.nan]), 1.5).tolist()
+    [False, True, True]
+    """
+    return ~(np.asarray(scores) <= threshold)
 
 
 def _deviation_share(scaled: np.ndarray) -> np.ndarray:
