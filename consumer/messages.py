@@ -164,7 +164,7 @@ def parse_value(
 def transaction_id(obj: dict[str, Any], message: InputMessage) -> str:
     """Return the `transaction_id` field, else the message key, else topic-partition-offset."""
     value = obj.get(ID_FIELD)
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and _encodable(value):
         return value
     if type(value) is int:
         return str(value)
@@ -178,15 +178,23 @@ def event_time(obj: dict[str, Any], message: InputMessage) -> float:
     """Return the event time in epoch seconds: the `event_time` field, else the broker timestamp.
 
     The field may be a number of seconds since the epoch or an ISO 8601 string (UTC if it has
-    no offset). An unusable field falls back to the broker timestamp; NaN if there is none.
+    no offset). An unusable field (not finite, too large for a float) falls back to the broker
+    timestamp; NaN if there is none.
 
     >>> from confluent_kafka import Message
     >>> event_time({"event_time": "2024-01-01T00:00:00Z"}, Message())
     1704067200.0
+    >>> event_time({"event_time": 10**400}, Message(timestamp=(1, 1500)))
+    1.5
     """
     value = obj.get(EVENT_TIME_FIELD)
-    if type(value) in _NUMBER_TYPES and math.isfinite(value):
-        return float(value)
+    if type(value) in _NUMBER_TYPES:
+        try:
+            seconds = float(value)  # a huge int (json.loads fallback) overflows here
+        except (OverflowError, ValueError):
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return seconds
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -198,6 +206,15 @@ def event_time(obj: dict[str, Any], message: InputMessage) -> float:
             return parsed.timestamp()
     kind, millis = message.timestamp()
     return millis / 1000.0 if kind != _NO_TIMESTAMP else math.nan
+
+
+def _encodable(text: str) -> bool:
+    """Tell whether `text` encodes as UTF-8 (json.loads accepts lone surrogates like \\ud800)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _row_getter(feature_names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -96,8 +96,16 @@ def test_rejected_keep_the_raw_message_and_a_detail():
     assert rejected.detail == "V2 is a JSON string"
 
 
+huge_ints = st.integers(min_value=10**300, max_value=10**500)  # overflow float64
+lone_surrogates = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | huge_ints
+    | st.floats()
+    | st.text(max_size=5)
+    | lone_surrogates,
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
     ),
@@ -124,6 +132,9 @@ def test_every_message_is_accepted_or_rejected_exactly_once_with_a_known_reason(
     assert batch.features.shape == (len(batch.messages), len(NAMES))
     assert np.isfinite(batch.features).all()
     assert len(batch.transaction_ids) == len(batch.messages)
+    for transaction_id in batch.transaction_ids:
+        transaction_id.encode()  # alerts are keyed by it: it must be valid UTF-8
+    assert batch.event_times.shape == (len(batch.messages),)
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**62), 2**62)
@@ -143,3 +154,26 @@ def test_valid_rows_round_trip_exactly(rows):
 def test_non_finite_values_are_never_scored(x):
     value = json.dumps({"V1": x, "V2": 0, "Amount": 0}).encode()
     assert reasons([value]) == [(0, NON_FINITE)]
+
+
+def test_an_event_time_too_large_for_a_float_falls_back_to_the_broker_timestamp():
+    value = b'{"V1": 1, "V2": 2, "Amount": 3, "event_time": 1' + b"0" * 400 + b"}"
+    batch = decode_batch([msg(value)], NAMES, 10_000)
+    assert batch.rejected == []
+    assert batch.event_times.tolist() == [1_700_000_000.0]
+
+
+def test_a_transaction_id_that_is_not_valid_utf8_falls_back_to_the_key_or_position():
+    value = b'{"V1": 1, "V2": 2, "Amount": 3, "transaction_id": "\\ud800"}'
+    batch = decode_batch([msg(value, 5, key=b"k-1"), msg(value, 6)], NAMES, 10_000)
+    assert batch.transaction_ids == ["k-1", "tx-1-6"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(json_values, json_values)
+def test_any_event_time_or_transaction_id_decodes_to_a_usable_time_and_key(time, tid):
+    obj = {"V1": 1, "V2": 2, "Amount": 3, "event_time": time, "transaction_id": tid}
+    batch = decode_batch([msg(json.dumps(obj).encode())], NAMES, 100_000)
+    assert batch.rejected == []
+    assert not math.isnan(batch.event_times[0])  # the broker timestamp at worst
+    batch.transaction_ids[0].encode()
