@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from consumer.messages import Decoded
-from training.scoring import top_contributors
+from training.scoring import is_alert, top_contributors
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,11 @@ class ModelInfo:
     version: str
     threshold: float
     feature_names: tuple[str, ...]
+    feature_index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {name: i for i, name in enumerate(self.feature_names)}
+        object.__setattr__(self, "feature_index", index)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,9 @@ def build_outputs(
     top_k: int,
     with_scores: bool,
 ) -> Outputs:
-    """Return alert records (score above threshold) and, if `with_scores`, one per row.
+    """Return alert records (see `is_alert`) and, if `with_scores`, one per row.
+
+    A score that is not finite (an overflowing input) alerts, and is written as JSON null.
 
     Parameters:
         decoded: the batch's accepted messages and features.
@@ -59,7 +66,7 @@ def build_outputs(
         with_scores: also build one score record (with an `alert` flag) for every row.
     """
     scores = contributions.sum(axis=1)
-    flags = scores > model.threshold
+    flags = is_alert(scores, model.threshold)
     rows = np.arange(len(scores)) if with_scores else np.flatnonzero(flags)
     tops = top_contributors(contributions[rows], model.feature_names, top_k)
     alerts: list[OutRecord] = []
@@ -86,7 +93,7 @@ def alert_document(
     """Return the alert schema for one row of a batch (see the README)."""
     message = decoded.messages[row]
     values = decoded.features[row]
-    index = {name: i for i, name in enumerate(model.feature_names)}
+    index = model.feature_index
     return {
         "transaction_id": decoded.transaction_ids[row],
         "score": score,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 from fakes import FakeDetector, FakeSink, FakeSource, message
@@ -200,3 +201,25 @@ def test_readiness_needs_a_model_and_partitions():
     source.consume()
     assert health.ready()[0]
     assert Health().ready() == (False, "model not loaded")
+
+
+class OverflowingDetector(FakeDetector):
+    """Scores a row whose `a` is 7 as NaN, as an overflowing input can score."""
+
+    def contributions(self, features):
+        out = super().contributions(features)
+        out[features[:, 0] == 7] = np.nan
+        return out
+
+
+def test_a_score_that_is_not_finite_alerts_and_is_published_as_null():
+    huge = b'{"a": 1e200, "b": 0, "c": 0, "transaction_id": "inf"}'  # squares to inf
+    nan = b'{"a": 7, "b": 0, "c": 0, "transaction_id": "nan"}'
+    loop, source, sink, _, _ = build([[message(huge, 0), message(nan, 1), message(GOOD % 2, 2)]])
+    loop.detector = OverflowingDetector()
+    run_all(loop, source)
+    alerts = {r.key: orjson.loads(r.value) for r in sink.on("alerts")}
+    assert sorted(alerts) == [b"inf", b"nan"]
+    assert alerts[b"inf"]["score"] is None and alerts[b"nan"]["score"] is None
+    scores = {r.key: orjson.loads(r.value)["alert"] for r in sink.on("scores")}
+    assert scores == {b"inf": True, b"nan": True, b"ok-2": False}
