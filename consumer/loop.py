@@ -146,14 +146,26 @@ class ScoringLoop:
         self.publisher.flush(self.settings.flush_timeout)
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
-            self.source.commit(offsets=offsets, asynchronous=False)
+            results = self.source.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # Retried at the next commit or on revoke; at worst the next owner repeats the work.
             self.metrics.commits.labels("failed").inc()
             log_event("commit_failed", logging.WARNING, reason=str(exc.args[0]))
             return
-        self.metrics.commits.labels("ok").inc()
-        self.offsets.committed(pending)
+        # A synchronous commit can succeed as a call yet fail for some partitions.
+        failed = [tp for tp in results or () if tp.error is not None]
+        if failed:
+            self.metrics.commits.labels("failed").inc()
+            log_event(
+                "commit_failed",
+                logging.WARNING,
+                partitions=_names(failed),
+                reason=failed[0].error.str(),
+            )
+        else:
+            self.metrics.commits.labels("ok").inc()
+        keys = _keys(failed)
+        self.offsets.committed({p: o for p, o in pending.items() if p not in keys})
 
     def update_lag(self, messages: list[Message]) -> None:
         """Set the lag gauge of each partition in the batch from the client's cached watermark."""

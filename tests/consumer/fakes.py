@@ -39,6 +39,16 @@ def message(
 
 
 @dataclass
+class Committed:
+    """A partition as a synchronous commit returns it (TopicPartition.error is read-only)."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: KafkaError | None = None
+
+
+@dataclass
 class FakeSource:
     """Returns the given batches, one per consume(); assigns `partitions` on the first call."""
 
@@ -47,6 +57,7 @@ class FakeSource:
     commits: list[dict[tuple[str, int], int]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     fail_commits: int = 0
+    fail_partition_commits: int = 0  # commits whose every partition comes back with an error
     callbacks: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
     assigned: bool = False
@@ -65,12 +76,17 @@ class FakeSource:
         self.events.append("consume")
         return self.batches.pop(0) if self.batches else []
 
-    def commit(self, offsets=None, asynchronous: bool = True) -> None:
+    def commit(self, offsets=None, asynchronous: bool = True) -> list[Committed]:
         self.events.append("commit")
         if self.fail_commits:
             self.fail_commits -= 1
             raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+        if self.fail_partition_commits:
+            self.fail_partition_commits -= 1
+            error = KafkaError(KafkaError.REBALANCE_IN_PROGRESS)
+            return [Committed(tp.topic, tp.partition, tp.offset, error) for tp in offsets]
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+        return [Committed(tp.topic, tp.partition, tp.offset) for tp in offsets]
 
     def get_watermark_offsets(self, partition, timeout=None, cached=False):
         return (0, 100)

@@ -130,6 +130,15 @@ def test_a_failed_commit_is_retried_by_the_next_one():
     assert registry.get_sample_value("fraud_offset_commits_total", {"outcome": "failed"}) == 1
 
 
+def test_a_commit_with_a_failed_partition_is_counted_failed_and_retried():
+    loop, source, sink, registry, _ = build([[message(GOOD % 0, 0)], []])
+    source.fail_partition_commits = 1
+    run_all(loop, source)
+    assert source.commits == [{("in", 0): 1}]  # the failed offset stayed pending
+    assert registry.get_sample_value("fraud_offset_commits_total", {"outcome": "failed"}) == 1
+    assert registry.get_sample_value("fraud_offset_commits_total", {"outcome": "ok"}) == 1
+
+
 def test_revoke_commits_what_is_done_and_lost_partitions_are_not_committed():
     two = [("in", 0), ("in", 1)]
     batch = [message(GOOD % 0, 5, partition=0), message(GOOD % 1, 7, partition=1)]
