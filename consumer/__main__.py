@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     """Run the command line; return the exit code (0 done, 1 runtime failure, 2 user error)."""
     env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
-    logs.configure(options.log_level(args, env))
     try:
+        logs.configure(options.log_level(args, env))
         return args.handler(args, env)
     except (ConfigError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,21 @@ from consumer.errors import ConfigError
 
 # Substrings of librdkafka keys whose values must never be printed or logged.
 SECRET_KEY_PARTS = ("password", "secret", "key.pem", "oauthbearer.config", "jaas", "token")
-OFFSET_RESETS = ("earliest", "latest", "error")
+# "error" is left out: the consumer would log a warning every batch instead of starting anywhere.
+OFFSET_RESETS = ("earliest", "latest")
+# Settings that carry the delivery guarantee (manual offset store and commit after the flush,
+# acks from every replica, idempotence) or that have their own option: never passed through.
+RESERVED_KEYS = frozenset(
+    (
+        "group.id",
+        "enable.auto.commit",
+        "auto.commit.enable",
+        "enable.auto.offset.store",
+        "acks",
+        "request.required.acks",
+        "enable.idempotence",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,11 @@ def kafka_setting(key: str, value: str) -> tuple[str, str | Secret]:
     key = key.strip()
     if not key or " " in key:
         raise ConfigError(f"invalid Kafka client setting name {key!r}")
+    if key.lower() in RESERVED_KEYS:
+        raise ConfigError(
+            f"Kafka client setting {key} cannot be overridden: the consumer's delivery guarantee"
+            " depends on it (set the group with --group-id)"
+        )
     return key, Secret(value) if is_secret_key(key) else value
 
 
@@ -135,7 +154,7 @@ class FollowSettings:
 
 
 def consumer_config(settings: RunSettings) -> dict[str, object]:
-    """Return the scoring consumer's librdkafka settings; user settings win over ours."""
+    """Return the scoring consumer's librdkafka settings; user settings cannot touch ours."""
     return {
         "group.id": settings.group_id,
         # We store nothing automatically and commit explicitly, only after the producer has

@@ -26,6 +26,7 @@ ENV_PREFIX = "FRAUD_"
 KAFKA_ENV_PREFIX = "FRAUD_KAFKA_"
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def parse_bool(text: str) -> bool:
@@ -190,5 +191,12 @@ def follow_settings(args: argparse.Namespace, env: Mapping[str, str]) -> FollowS
 
 
 def log_level(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """Return the log level from the flag, else FRAUD_LOG_LEVEL, else info."""
-    return args.log_level or env.get(LOG_LEVEL.env) or "info"
+    """Return the log level from the flag, else FRAUD_LOG_LEVEL, else info.
+
+    Raises:
+        ConfigError: the level is not one of LOG_LEVELS.
+    """
+    level = args.log_level or env.get(LOG_LEVEL.env) or "info"
+    if level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level.lower()

@@ -93,6 +93,12 @@ def test_kafka_settings_pass_through_with_secrets_masked():
         ([*REQUIRED, "--scores-topic", "al"], {}, "topics must all differ"),
         ([*REQUIRED, "--kafka-config", "novalue"], {}, "must look like KEY=VALUE"),
         ([*REQUIRED, "--auto-offset-reset", "middle"], {}, "auto-offset-reset must be one of"),
+        ([*REQUIRED, "--auto-offset-reset", "error"], {}, "auto-offset-reset must be one of"),
+        ([*REQUIRED, "--kafka-config", "acks=1"], {}, "acks cannot be overridden"),
+        ([*REQUIRED, "--kafka-config", "group.id=x"], {}, "group.id cannot be overridden"),
+        (REQUIRED, {"FRAUD_KAFKA_ENABLE_AUTO_COMMIT": "true"}, "enable.auto.commit cannot be"),
+        (REQUIRED, {"FRAUD_KAFKA_ENABLE_AUTO_OFFSET_STORE": "true"}, "enable.auto.offset.store"),
+        (REQUIRED, {"FRAUD_KAFKA_ENABLE_IDEMPOTENCE": "false"}, "enable.idempotence cannot be"),
     ],
 )
 def test_mistakes_are_one_clear_sentence(argv, env, message):
@@ -107,6 +113,21 @@ def test_user_errors_exit_2_without_a_traceback(capsys, tmp_path):
     argv[argv.index("m")] = str(tmp_path / "missing")
     assert main(argv, env={}) == 2
     assert "no model bundle here" in capsys.readouterr().err
+
+
+def test_a_setting_that_would_weaken_delivery_exits_2_with_one_sentence(capsys):
+    assert main(["run", *REQUIRED], env={"FRAUD_KAFKA_ENABLE_AUTO_COMMIT": "true"}) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: Kafka client setting enable.auto.commit cannot be overridden"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"), [(["--log-level", "verbose"], {}), ([], {"FRAUD_LOG_LEVEL": "loud"})]
+)
+def test_an_unknown_log_level_exits_2_with_one_sentence(capsys, argv, env):
+    assert main(["run", *REQUIRED, *argv], env=env) == 2
+    assert "is not one of debug, info, warning, error" in capsys.readouterr().err
 
 
 def test_replay_and_alerts_settings():
