@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     settings = options.run_settings(args, env)
     stop = install_stop_signals()
-    run(settings, stop.is_set)
+    run(settings, stop)
     return 0
 
 
@@ -84,7 +84,7 @@ def _alerts(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         source,
         settings.topic,
         sys.stdout,
-        stop.is_set,
+        stop,
         settings.limit,
         settings.idle_timeout,
         raw=settings.output_json,

@@ -2,34 +2,72 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
-import threading
 from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from types import FrameType
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from consumer.config import RunSettings
+from consumer.errors import ConfigError
 from consumer.health import Health, serve
 from consumer.kafka import build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
-from training.bundle import load_detector, load_manifest
+from training.bundle import load_bundle
 
 SHUTDOWN_FLUSH_S = 10.0
+FORCED_EXIT_CODE = 1
 
 
-def install_stop_signals() -> threading.Event:
-    """Return an event that SIGTERM and SIGINT set; the loop checks it between batches."""
-    stop = threading.Event()
+class StopSignals:
+    """A stop flag that SIGTERM and SIGINT set; call it to check (and log the request once).
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log_event("stop_requested", signal=signal.Signals(signum).name)
-        stop.set()
+    The handler only records the signal: logging from a handler can deadlock on the logging
+    lock the interrupted code holds. A second signal exits at once, without cleaning up.
+    """
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.logged = False
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is not None:
+            os._exit(FORCED_EXIT_CODE)
+        self.signum = signum
+
+    def __call__(self) -> bool:
+        if self.signum is None:
+            return False
+        if not self.logged:
+            self.logged = True
+            log_event("stop_requested", signal=signal.Signals(self.signum).name)
+        return True
+
+
+def install_stop_signals() -> StopSignals:
+    """Return a stop flag that SIGTERM and SIGINT set; the loop checks it between batches."""
+    stop = StopSignals()
+    signal.signal(signal.SIGTERM, stop.handle)
+    signal.signal(signal.SIGINT, stop.handle)
     return stop
+
+
+def serve_metrics(
+    settings: RunSettings, health: Health, registry: CollectorRegistry
+) -> ThreadingHTTPServer:
+    """Start the metrics HTTP server; a port in use or a bad address is a ConfigError."""
+    try:
+        return serve(settings.metrics_host, settings.metrics_port, health, registry)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"metrics port {settings.metrics_port} is in use") from exc
+        address = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise ConfigError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from exc
 
 
 def run(
@@ -43,32 +81,33 @@ def run(
         BundleError: the model bundle cannot be loaded.
         ConsumerError: a configuration, client or delivery failure.
     """
-    manifest = load_manifest(settings.model_dir)
-    detector = load_detector(settings.model_dir)
+    manifest, detector = load_bundle(settings.model_dir)
     health = Health()
     metrics = Metrics(registry)
-    server = serve(settings.metrics_host, settings.metrics_port, health, registry)
-    log_event(
-        "starting",
-        model_version=manifest["model_version"],
-        threshold=detector.threshold,
-        features=len(detector.feature_names),
-        input_topic=settings.input_topic,
-        alert_topic=settings.alert_topic,
-        dlq_topic=settings.dlq_topic,
-        scores_topic=settings.scores_topic,
-        group_id=settings.group_id,
-        metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
-        kafka=settings.kafka.redacted(),
-    )
-    producer = build_producer(settings)
+    server = serve_metrics(settings, health, registry)
     try:
-        consumer = build_consumer(settings)
-        loop = ScoringLoop(
-            consumer, producer, detector, manifest["model_version"], metrics, settings, health
+        log_event(
+            "starting",
+            model_version=manifest["model_version"],
+            threshold=detector.threshold,
+            features=len(detector.feature_names),
+            input_topic=settings.input_topic,
+            alert_topic=settings.alert_topic,
+            dlq_topic=settings.dlq_topic,
+            scores_topic=settings.scores_topic,
+            group_id=settings.group_id,
+            metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
+            kafka=settings.kafka.redacted(),
         )
-        loop.run(stopping)
+        producer = build_producer(settings)
+        try:
+            consumer = build_consumer(settings)
+            loop = ScoringLoop(
+                consumer, producer, detector, manifest["model_version"], metrics, settings, health
+            )
+            loop.run(stopping)
+        finally:
+            producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
     finally:
-        producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
         server.shutdown()
         server.server_close()
