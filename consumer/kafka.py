@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from consumer.config import RunSettings, consumer_config, producer_config
+from consumer.config import ReplaySettings, RunSettings, consumer_config, producer_config
 from consumer.errors import ConfigError
 from consumer.logs import log_event
 
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
-DeliveryCallback = Callable[[KafkaError | None, Message], None]
+DeliveryCallback = Callable[[KafkaError | None, Message], object]
+_Client = TypeVar("_Client", Consumer, Producer)
 
 
 class Source(Protocol):
@@ -51,28 +52,26 @@ class Sink(Protocol):
 
 def build_consumer(settings: RunSettings) -> Consumer:
     """Create the scoring consumer; a setting librdkafka refuses becomes a ConfigError."""
-    config = {**consumer_config(settings), **_logging()}
-    try:
-        return Consumer(config)
-    except (KafkaException, ValueError, TypeError) as exc:
-        raise ConfigError(f"Kafka consumer settings rejected: {_reason(exc)}") from exc
+    return _build(Consumer, consumer_config(settings), "consumer")
 
 
-def build_producer(settings: Any) -> Producer:
+def build_producer(settings: RunSettings | ReplaySettings) -> Producer:
     """Create a producer of alerts, dead letters or replayed rows; see `producer_config`."""
-    config = {**producer_config(settings), **_logging()}
-    try:
-        return Producer(config)
-    except (KafkaException, ValueError, TypeError) as exc:
-        raise ConfigError(f"Kafka producer settings rejected: {_reason(exc)}") from exc
+    return _build(Producer, producer_config(settings), "producer")
 
 
 def build_client(config: dict[str, Any]) -> Consumer:
     """Create a plain consumer (the alert follower) with errors logged."""
+    return _build(Consumer, config, "consumer")
+
+
+def _build(
+    client: Callable[[dict[str, Any]], _Client], config: dict[str, Any], kind: str
+) -> _Client:
     try:
-        return Consumer({**config, **_logging()})
+        return client({**config, **_logging()})
     except (KafkaException, ValueError, TypeError) as exc:
-        raise ConfigError(f"Kafka consumer settings rejected: {_reason(exc)}") from exc
+        raise ConfigError(f"Kafka {kind} settings rejected: {_reason(exc)}") from exc
 
 
 def _logging() -> dict[str, Any]:

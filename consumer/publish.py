@@ -13,12 +13,54 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from consumer.alerts import Outputs
 from consumer.deadletter import dead_letter_headers
 from consumer.errors import DeliveryError
-from consumer.kafka import Sink
+from consumer.kafka import DeliveryCallback, Sink
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
 
 QUEUE_FULL_WAIT_S = 0.1
+
+
+def produce(
+    sink: Sink,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    headers: list[tuple[str, bytes]] | None = None,
+    on_delivery: DeliveryCallback | None = None,
+) -> None:
+    """Produce one record, letting deliveries drain while the local queue is full.
+
+    Raises:
+        DeliveryError: the client refused the record (not a full queue).
+    """
+    while True:
+        try:
+            sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:  # local queue full: let deliveries drain, then retry
+            sink.poll(QUEUE_FULL_WAIT_S)
+        except KafkaException as exc:
+            raise DeliveryError(f"cannot produce to {topic}: {exc}") from exc
+
+
+class DeliveryFailures:
+    """A delivery callback that remembers each failed record as "topic: reason"."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def __call__(self, error: KafkaError | None, message: Message) -> bool:
+        """Record a failure; return whether the record was delivered."""
+        if error is not None:
+            self.reasons.append(f"{message.topic()}: {error.str()}")
+            return False
+        return True
+
+    def take(self) -> list[str]:
+        """Return the failures so far and forget them."""
+        reasons, self.reasons = self.reasons, []
+        return reasons
 
 
 class Publisher:
@@ -46,23 +88,25 @@ class Publisher:
         self.dlq_topic = dlq_topic
         self.scores_topic = scores_topic
         self.clock = clock
-        self.failures: list[str] = []
+        self.failures = DeliveryFailures()
 
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
         """Produce a batch's alerts and score records."""
         for record in outputs.alerts:
             on_delivery = partial(self._alert_delivered, float(event_times[record.row]))
-            self._produce(self.alert_topic, record.value, record.key, None, on_delivery)
+            produce(self.sink, self.alert_topic, record.value, record.key, None, on_delivery)
         if self.scores_topic is not None:
             for record in outputs.scores:
-                self._produce(self.scores_topic, record.value, record.key, None, self._delivered)
+                produce(self.sink, self.scores_topic, record.value, record.key, None, self.failures)
 
     def dead_letter(self, rejected: Sequence[Rejected]) -> None:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
         for item in rejected:
             message = item.message
             headers = dead_letter_headers(item)
-            self._produce(self.dlq_topic, message.value(), message.key(), headers, self._delivered)
+            produce(
+                self.sink, self.dlq_topic, message.value(), message.key(), headers, self.failures
+            )
             self.metrics.invalid_messages.labels(item.reason).inc()
             log_event(
                 "dead_letter",
@@ -81,32 +125,19 @@ class Publisher:
             DeliveryError: a record failed, or some were still unacknowledged after `timeout`.
         """
         remaining = self.sink.flush(timeout)
-        if self.failures:
-            failures, self.failures = self.failures, []
+        failures = self.failures.take()
+        if failures:
             raise DeliveryError(f"{len(failures)} records not delivered, first: {failures[0]}")
         if remaining:
             raise DeliveryError(f"{remaining} records not acknowledged within {timeout:g}s")
 
-    def _produce(self, topic, value, key, headers, on_delivery) -> None:  # noqa: ANN001
-        while True:
-            try:
-                self.sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-                return
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self.sink.poll(QUEUE_FULL_WAIT_S)
-            except KafkaException as exc:
-                raise DeliveryError(f"cannot produce to {topic}: {exc}") from exc
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> bool:
-        if error is not None:
-            self.failures.append(f"{message.topic()}: {error.str()}")
-            return False
-        return True
-
     def _alert_delivered(
         self, event_time: float, error: KafkaError | None, message: Message
     ) -> None:
-        if self._delivered(error, message):
+        if self.failures(error, message):
             self.metrics.alerts.inc()
-            latency = np.array([self.clock() - event_time])
-            self.metrics.end_to_end_latency_seconds.observe_many(latency)
+            latency = self.clock() - event_time
+            # An event time in the future (a skewed clock, milliseconds sent as seconds) would
+            # make a negative observation: leave it out rather than distort the histogram.
+            if latency >= 0:
+                self.metrics.end_to_end_latency_seconds.observe_many(np.array([latency]))

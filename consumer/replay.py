@@ -14,7 +14,7 @@ import orjson
 from consumer.config import ReplaySettings
 from consumer.errors import DeliveryError
 from consumer.kafka import Sink
-from consumer.publish import QUEUE_FULL_WAIT_S
+from consumer.publish import DeliveryFailures, produce
 from training.data import read_csv
 
 PROGRESS_EVERY_S = 0.5
@@ -103,12 +103,7 @@ def replay(
     total = settings.limit if settings.limit is not None else (None if settings.loop else len(rows))
     pacer = Pacer(settings.rate)
     progress = Progress(total, stream if settings.progress else None)
-    failures: list[str] = []
-
-    def delivered(error, _message) -> None:  # noqa: ANN001
-        if error is not None:
-            failures.append(error.str())
-
+    failures = DeliveryFailures()
     sent = 0
     for transaction in iter_transactions(rows, Path(settings.data).stem, settings.loop):
         if settings.limit is not None and sent >= settings.limit:
@@ -117,17 +112,14 @@ def replay(
         transaction["event_time"] = clock()
         key = str(transaction["transaction_id"]).encode()
         value = orjson.dumps(transaction, option=orjson.OPT_SERIALIZE_NUMPY)
-        while True:
-            try:
-                sink.produce(settings.topic, value, key, on_delivery=delivered)
-                break
-            except BufferError:
-                sink.poll(QUEUE_FULL_WAIT_S)
+        produce(sink, settings.topic, value, key, on_delivery=failures)
         sent += 1
         sink.poll(0)
         progress.update(sent)
     remaining = sink.flush(60)
     progress.update(sent, final=True)
-    if failures or remaining:
-        raise DeliveryError(f"{len(failures) + remaining} of {sent} messages not delivered")
+    failed = failures.take()
+    if failed or remaining:
+        first = f", first: {failed[0]}" if failed else ""
+        raise DeliveryError(f"{len(failed) + remaining} of {sent} messages not delivered{first}")
     return sent

@@ -185,6 +185,16 @@ def test_metrics_count_what_happened():
     )  # revoked at close
 
 
+@pytest.mark.parametrize("event_time", [1_800_000_000, 1_700_000_000_000], ids=["future", "ms"])
+def test_a_negative_latency_is_not_observed(event_time):
+    fraud = b'{"a": 3, "b": 2, "c": 1, "event_time": %d}' % event_time
+    loop, source, _, registry, _ = build([[message(fraud, 0)]])
+    run_all(loop, source)
+    assert registry.get_sample_value("fraud_alerts_total") == 1
+    assert registry.get_sample_value("fraud_end_to_end_latency_seconds_count") == 0
+    assert registry.get_sample_value("fraud_end_to_end_latency_seconds_sum") == 0
+
+
 def test_lag_is_the_distance_to_the_high_watermark():
     loop, source, sink, registry, _ = build([[message(GOOD % 0, 41)]])
     loop.source.subscribe(["in"], loop.on_assign, loop.on_revoke, loop.on_lost)

@@ -6,9 +6,11 @@ import io
 
 import orjson
 import pandas as pd
+import pytest
 from fakes import FakeSink, FakeSource, message
 
 from consumer.config import KafkaSettings, ReplaySettings
+from consumer.errors import DeliveryError
 from consumer.follow import follow
 from consumer.replay import Pacer, replay
 
@@ -30,6 +32,32 @@ def test_replay_sends_each_row_as_json_keyed_by_transaction_id(tmp_path):
         "transaction_id": "tx-1",
         "event_time": 1700000000.0,
     }
+
+
+class QueueFullOnce(FakeSink):
+    """Refuses the first record as a full local queue does, counting the polls that drain it."""
+
+    polls: int = 0
+
+    def produce(self, *args, **kwargs) -> None:
+        if not self.polls:
+            raise BufferError("Local: Queue full")
+        super().produce(*args, **kwargs)
+
+    def poll(self, timeout: float = -1) -> int:
+        self.polls += 1
+        return 0
+
+
+def test_replay_retries_a_full_queue_and_reports_failed_deliveries(tmp_path):
+    data = tmp_path / "tx.csv"
+    pd.DataFrame({"V1": [0.5, 1.0]}).to_csv(data, index=False)
+    settings = ReplaySettings(KafkaSettings("b:1"), "in", data, progress=False)
+    sink = QueueFullOnce([])
+    assert replay(settings, sink) == 2
+    assert [r.key for r in sink.delivered] == [b"tx-0", b"tx-1"]
+    with pytest.raises(DeliveryError, match="2 of 2 messages not delivered, first: in: "):
+        replay(settings, FakeSink([], fail="in"))
 
 
 def test_pacer_sleeps_to_keep_the_rate():
