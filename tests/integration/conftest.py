@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from kafka_helpers import (
@@ -140,3 +142,38 @@ def stream(model_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Stre
     alerts = {i for i, flag in zip(ids, offline["alert"], strict=True) if flag == 1}
     assert alerts, "the tiny model should alert on some rows"
     return Stream(csv, ids, dict(zip(ids, offline["score"], strict=True)), alerts)
+
+
+class ScorerTopics(NamedTuple):
+    """Fresh topics and a fresh group for one consumer test."""
+
+    source: str
+    alerts: str
+    dlq: str
+    scores: str
+    group: str
+
+    def settings(self, bootstrap: str, model_dir: Path, **extra: Any) -> dict[str, Any]:
+        """Return ConsumerProcess settings that read `source` and write the other topics."""
+        return dict(
+            bootstrap_servers=bootstrap,
+            model_dir=model_dir,
+            input_topic=self.source,
+            alert_topic=self.alerts,
+            dlq_topic=self.dlq,
+            scores_topic=self.scores,
+            group_id=self.group,
+            **extra,
+        )
+
+
+@pytest.fixture
+def scorer_topics(topic_factory: Callable[..., str]) -> Callable[[int], ScorerTopics]:
+    """Create an input topic with N partitions, alert, DLQ and scores topics, and a group id."""
+
+    def create(partitions: int) -> ScorerTopics:
+        source = topic_factory(partitions=partitions, prefix="tx")
+        alerts, dlq, scores = (topic_factory(prefix=p) for p in ("alerts", "dlq", "scores"))
+        return ScorerTopics(source, alerts, dlq, scores, f"scorer-{uuid.uuid4().hex[:8]}")
+
+    return create

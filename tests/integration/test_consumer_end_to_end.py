@@ -7,7 +7,6 @@ message is in the DLQ once with its reason, offsets are committed to the end, th
 from __future__ import annotations
 
 import signal
-import uuid
 
 import orjson
 import pytest
@@ -39,25 +38,16 @@ def full_row(**changes) -> dict:
 
 @pytest.mark.slow
 def test_replay_with_bad_messages_scores_or_dead_letters_everything(
-    kafka_bootstrap, topic_factory, model_bundle, stream, tmp_path
+    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path
 ):
-    source = topic_factory(partitions=INPUT_PARTITIONS, prefix="tx")
-    alerts_topic, dlq, scores = (topic_factory(prefix=p) for p in ("alerts", "dlq", "scores"))
-    group = f"scorer-{uuid.uuid4().hex[:8]}"
+    topics = scorer_topics(INPUT_PARTITIONS)
+    source, alerts_topic, dlq, scores, group = topics
     bad = dict(BAD)
     bad[b"bad-string"] = (orjson.dumps(full_row(V3="1.5")), "non_numeric")
     bad[b"bad-nan"] = (orjson.dumps(full_row(V4=0)).replace(b'"V4":0', b'"V4":NaN'), "non_finite")
 
     consumer = ConsumerProcess(
-        tmp_path / "consumer.log",
-        bootstrap_servers=kafka_bootstrap,
-        model_dir=model_bundle,
-        input_topic=source,
-        alert_topic=alerts_topic,
-        dlq_topic=dlq,
-        scores_topic=scores,
-        group_id=group,
-        batch_size=200,
+        tmp_path / "consumer.log", **topics.settings(kafka_bootstrap, model_bundle, batch_size=200)
     )
     try:
         consumer.wait_ready()

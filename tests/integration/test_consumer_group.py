@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import uuid
 
 import orjson
 import pytest
@@ -27,20 +26,11 @@ def final_assignment(logs: str) -> set[str]:
 
 @pytest.mark.slow
 def test_two_consumers_split_the_partitions_and_score_everything(
-    kafka_bootstrap, topic_factory, model_bundle, stream, tmp_path
+    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path
 ):
-    source = topic_factory(partitions=PARTITIONS, prefix="tx")
-    alerts_topic, dlq, scores = (topic_factory(prefix=p) for p in ("alerts", "dlq", "scores"))
-    group = f"scorer-{uuid.uuid4().hex[:8]}"
-    settings = dict(
-        bootstrap_servers=kafka_bootstrap,
-        model_dir=model_bundle,
-        input_topic=source,
-        alert_topic=alerts_topic,
-        dlq_topic=dlq,
-        scores_topic=scores,
-        group_id=group,
-    )
+    topics = scorer_topics(PARTITIONS)
+    source, alerts_topic, dlq, scores, group = topics
+    settings = topics.settings(kafka_bootstrap, model_bundle)
     consumers = [ConsumerProcess(tmp_path / f"c{i}.log", **settings) for i in range(2)]
     try:
         for consumer in consumers:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections import Counter
 
 import orjson
@@ -23,19 +22,13 @@ PARTITIONS = 2
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
 def test_restart_mid_stream_loses_nothing(
-    kafka_bootstrap, topic_factory, model_bundle, stream, tmp_path, stop_signal
+    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path, stop_signal
 ):
-    source = topic_factory(partitions=PARTITIONS, prefix="tx")
-    alerts_topic, dlq, scores = (topic_factory(prefix=p) for p in ("alerts", "dlq", "scores"))
-    group = f"scorer-{uuid.uuid4().hex[:8]}"
-    settings = dict(
-        bootstrap_servers=kafka_bootstrap,
-        model_dir=model_bundle,
-        input_topic=source,
-        alert_topic=alerts_topic,
-        dlq_topic=dlq,
-        scores_topic=scores,
-        group_id=group,
+    topics = scorer_topics(PARTITIONS)
+    source, alerts_topic, dlq, scores, group = topics
+    settings = topics.settings(
+        kafka_bootstrap,
+        model_bundle,
         batch_size=50,
         commit_interval=0.2,
         # Passed through to librdkafka: a killed member leaves the group after 6 s, not 45 s.
