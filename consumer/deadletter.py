@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consumer.kafka import Headers
 from consumer.messages import Rejected
 
 REASON = "dlq.reason"
@@ -12,7 +13,7 @@ SOURCE_OFFSET = "dlq.source.offset"
 MAX_DETAIL_BYTES = 1024
 
 
-def dead_letter_headers(rejected: Rejected) -> list[tuple[str, bytes]]:
+def dead_letter_headers(rejected: Rejected) -> Headers:
     """Return the headers of a dead letter: reason, error detail and where the message came from.
 
     >>> from confluent_kafka import Message

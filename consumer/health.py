@@ -34,7 +34,7 @@ def serve(
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept"))
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 self._reply(200, encoder(registry), content_type)
             elif path == "/healthz":
                 self._reply(200, b"ok\n")

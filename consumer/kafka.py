@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -13,7 +13,8 @@ from consumer.errors import ConfigError
 from consumer.logs import log_event
 
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
-DeliveryCallback = Callable[[KafkaError | None, Message], object]
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+Headers = list[tuple[str, str | bytes | None]]  # the list form the client's hints accept
 _Client = TypeVar("_Client", Consumer, Producer)
 
 
@@ -28,7 +29,9 @@ class Source(Protocol):
         on_lost: RebalanceCallback = ...,
     ) -> None: ...
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
-    def commit(self, offsets: Sequence[TopicPartition] = ..., asynchronous: bool = True) -> Any: ...
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
+    ) -> list[TopicPartition]: ...
     def get_watermark_offsets(
         self, partition: TopicPartition, timeout: float = ..., cached: bool = False
     ) -> tuple[int, int] | None: ...
@@ -43,7 +46,8 @@ class Sink(Protocol):
         topic: str,
         value: bytes | None = None,
         key: bytes | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        *,
+        headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None: ...
     def poll(self, timeout: float = -1) -> int: ...

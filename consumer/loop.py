@@ -24,7 +24,7 @@ from consumer.kafka import Sink, Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker
+from consumer.offsets import OffsetTracker, position
 from consumer.publish import Publisher
 from training.scoring import Detector
 
@@ -154,13 +154,14 @@ class ScoringLoop:
             return
         # A synchronous commit can succeed as a call yet fail for some partitions.
         failed = [tp for tp in results or () if tp.error is not None]
+        reasons = [tp.error.str() for tp in failed if tp.error is not None]
         if failed:
             self.metrics.commits.labels("failed").inc()
             log_event(
                 "commit_failed",
                 logging.WARNING,
                 partitions=_names(failed),
-                reason=failed[0].error.str(),
+                reason=reasons[0],
             )
         else:
             self.metrics.commits.labels("ok").inc()
@@ -171,7 +172,8 @@ class ScoringLoop:
         """Set the lag gauge of each partition in the batch from the client's cached watermark."""
         last: dict[tuple[str, int], int] = {}
         for message in messages:
-            last[(message.topic(), message.partition())] = message.offset()
+            key, offset = position(message)
+            last[key] = offset
         for (topic, partition), offset in last.items():
             marks = self.source.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
             if marks and marks[1] >= 0:

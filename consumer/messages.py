@@ -104,7 +104,7 @@ def decode_batch(
     width = len(feature_names)
     flat = np.fromiter(chain.from_iterable(rows), np.float64, len(rows) * width)
     features = flat.reshape(len(rows), width)
-    finite = np.isfinite(features).all(axis=1)
+    finite = np.asarray(np.isfinite(features).all(axis=1))  # an array, not a scalar union
     if not finite.all():
         for i in np.flatnonzero(~finite):
             bad = feature_names[int(np.flatnonzero(~np.isfinite(features[i]))[0])]
@@ -188,7 +188,8 @@ def event_time(obj: dict[str, Any], message: InputMessage) -> float:
     1.5
     """
     value = obj.get(EVENT_TIME_FIELD)
-    if type(value) in _NUMBER_TYPES:
+    # isinstance narrows the type for mypy; the exact type() check leaves out bool.
+    if isinstance(value, int | float) and type(value) in _NUMBER_TYPES:
         try:
             seconds = float(value)  # a huge int (json.loads fallback) overflows here
         except (OverflowError, ValueError):

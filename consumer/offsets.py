@@ -9,6 +9,22 @@ from consumer.messages import InputMessage
 Partition = tuple[str, int]
 
 
+def position(message: InputMessage) -> tuple[Partition, int]:
+    """Return a consumed message's (topic, partition) and offset.
+
+    Raises:
+        ValueError: the message has no position (it was not read from a partition).
+
+    >>> from confluent_kafka import Message
+    >>> position(Message(topic="t", partition=0, offset=4))
+    (('t', 0), 4)
+    """
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"message has no position: {topic}-{partition}-{offset}")
+    return (topic, partition), offset
+
+
 class OffsetTracker:
     """Remember, per partition, the offset after the last message whose records were produced.
 
@@ -25,8 +41,8 @@ class OffsetTracker:
     def record(self, messages: Iterable[InputMessage]) -> None:
         """Mark messages as handled: every record they caused has been handed to the producer."""
         for message in messages:
-            partition = (message.topic(), message.partition())
-            offset = message.offset() + 1  # Kafka commits the offset of the next message to read
+            partition, last = position(message)
+            offset = last + 1  # Kafka commits the offset of the next message to read
             if offset > self._next.get(partition, -1):
                 self._next[partition] = offset
 

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from consumer.alerts import Outputs
 from consumer.deadletter import dead_letter_headers
 from consumer.errors import DeliveryError
-from consumer.kafka import DeliveryCallback, Sink
+from consumer.kafka import DeliveryCallback, Headers, Sink
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
@@ -26,7 +26,7 @@ def produce(
     topic: str,
     value: bytes | None,
     key: bytes | None,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: Headers | None = None,
     on_delivery: DeliveryCallback | None = None,
 ) -> None:
     """Produce one record, letting deliveries drain while the local queue is full.
@@ -50,7 +50,11 @@ class DeliveryFailures:
     def __init__(self) -> None:
         self.reasons: list[str] = []
 
-    def __call__(self, error: KafkaError | None, message: Message) -> bool:
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        """Record a failure (the client's delivery-callback signature)."""
+        self.record(error, message)
+
+    def record(self, error: KafkaError | None, message: Message) -> bool:
         """Record a failure; return whether the record was delivered."""
         if error is not None:
             self.reasons.append(f"{message.topic()}: {error.str()}")
@@ -134,7 +138,7 @@ class Publisher:
     def _alert_delivered(
         self, event_time: float, error: KafkaError | None, message: Message
     ) -> None:
-        if self.failures(error, message):
+        if self.failures.record(error, message):
             self.metrics.alerts.inc()
             latency = self.clock() - event_time
             # An event time in the future (a skewed clock, milliseconds sent as seconds) would
