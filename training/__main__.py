@@ -101,7 +101,9 @@ def _add_fit(commands) -> None:
         help="comma-separated encoder widths, input side first; Nx is N times the number of "
         "features; the decoder mirrors it (default 2x,0.25x)",
     )
-    p.add_argument("--clip", type=float, help="clip scaled features to +-CLIP when scoring; 0 off (off)")
+    p.add_argument(
+        "--clip", type=float, help="clip scaled features to +-CLIP when scoring; 0 off (off)"
+    )
     p.add_argument(
         "--train-clip",
         type=float,

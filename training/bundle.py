@@ -156,8 +156,10 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
         raise BundleError(f"{file}: needs at least one network and a finite threshold")
     for i, network in enumerate(networks):
         widths = [layer.kernel.shape for layer in network.layers]
-        if widths[0][0] != n or widths[-1][1] != n or any(
-            a[1] != b[0] for a, b in zip(widths, widths[1:], strict=False)
+        if (
+            widths[0][0] != n
+            or widths[-1][1] != n
+            or any(a[1] != b[0] for a, b in zip(widths, widths[1:], strict=False))
         ):
             raise BundleError(f"{path / WEIGHTS}: network {i} layer shapes {widths} do not chain")
     detector = Detector(tuple(manifest["features"]), scaler, networks, feature_weights, threshold)
@@ -239,7 +241,7 @@ def _weights_bytes(detector: Detector) -> bytes:
             arrays[f"network{i}_code_center"] = network.distance.center
             arrays[f"network{i}_code_precision"] = network.distance.precision
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 

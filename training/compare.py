@@ -90,17 +90,18 @@ def run_comparison(
     on_scores: Callable[[str, str, int, np.ndarray, np.ndarray], None] | None = None,
 ) -> list[Outcome]:
     """Evaluate every method on every seed and protocol; return one Outcome per run."""
+    labels = dataset.require_labels("compare")
     outcomes = []
     for seed in range(seeds):
-        splits = split_rows(dataset.labels, dataset.n_rows, dataclasses.replace(
-            PRESETS["default"], split_seed=seed
-        ))
-        test_labels = dataset.labels[splits.test]
+        splits = split_rows(
+            labels, dataset.n_rows, dataclasses.replace(PRESETS["default"], split_seed=seed)
+        )
+        test_labels = labels[splits.test]
         for protocol in protocols:
             fit_rows, val_rows = splits.fit, splits.validation
             if protocol == "normal":
-                fit_rows = fit_rows[dataset.labels[fit_rows] == 0]
-                val_rows = val_rows[dataset.labels[val_rows] == 0]
+                fit_rows = fit_rows[labels[fit_rows] == 0]
+                val_rows = val_rows[labels[val_rows] == 0]
             for name, method in methods.items():
                 score = method(dataset.features, fit_rows, val_rows, seed)
                 scores = score(dataset.features[splits.test])
@@ -134,15 +135,17 @@ def summarise(outcomes: list[Outcome]) -> list[dict]:
         group = [o for o in outcomes if (o.protocol, o.method) == (protocol, method)]
         auc = np.array([o.roc_auc for o in group])
         ap = np.array([o.average_precision for o in group])
-        rows.append({
-            "protocol": protocol,
-            "method": method,
-            "seeds": len(group),
-            "roc_auc_mean": float(auc.mean()),
-            "roc_auc_std": float(auc.std()),
-            "ap_mean": float(ap.mean()),
-            "ap_std": float(ap.std()),
-        })
+        rows.append(
+            {
+                "protocol": protocol,
+                "method": method,
+                "seeds": len(group),
+                "roc_auc_mean": float(auc.mean()),
+                "roc_auc_std": float(auc.std()),
+                "ap_mean": float(ap.mean()),
+                "ap_std": float(ap.std()),
+            }
+        )
     return rows
 
 
@@ -205,8 +208,11 @@ def _compare(args) -> int:
         dataset, args.seeds, protocols, {m: METHODS[m] for m in chosen}, _stderr, keep_first_seed
     )
     rows = summarise(outcomes)
-    table = format_table(rows, f"{args.data.name}: {dataset.n_rows} rows, "
-                         f"{len(names)} features, {int(dataset.labels.sum())} positives")
+    table = format_table(
+        rows,
+        f"{args.data.name}: {dataset.n_rows} rows, "
+        f"{len(names)} features, {int(dataset.require_labels(str(args.data)).sum())} positives",
+    )
     print(table)
     if args.report_dir:
         _write_report(args.report_dir, table, rows, outcomes, curves)
@@ -219,9 +225,10 @@ def _write_report(directory: Path, table: str, rows, outcomes, curves) -> None:
 
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "summary.md").write_text(table + "\n")
-    (directory / "results.json").write_text(json.dumps(
-        {"summary": rows, "runs": [dataclasses.asdict(o) for o in outcomes]}, indent=2
-    ) + "\n")
+    (directory / "results.json").write_text(
+        json.dumps({"summary": rows, "runs": [dataclasses.asdict(o) for o in outcomes]}, indent=2)
+        + "\n"
+    )
     for protocol in dict.fromkeys(p for p, _ in curves):
         series = {m: c for (p, m), c in curves.items() if p == protocol}
         write_overlaid_curves(directory, series, f"{protocol} protocol, seed 0", protocol)

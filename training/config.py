@@ -65,7 +65,9 @@ class FitConfig:
             f"--train-clip must be positive, got {self.train_clip}",
         )
         _check(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
-        _check(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
+        _check(
+            self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"
+        )
         _check(self.noise >= 0, f"--noise must be 0 or more, got {self.noise}")
         _check(
             0 < self.score_quantile < 1,
@@ -82,7 +84,9 @@ class FitConfig:
         _check(self.weighting in WEIGHTINGS, f"--weighting must be one of {', '.join(WEIGHTINGS)}")
         _check(self.train_on in TRAIN_ON, f"--train-on must be one of {', '.join(TRAIN_ON)}")
         for name in (self.activation, self.bottleneck_activation):
-            _check(name in ACTIVATIONS, f"activation {name!r} is not one of {', '.join(ACTIVATIONS)}")
+            _check(
+                name in ACTIVATIONS, f"activation {name!r} is not one of {', '.join(ACTIVATIONS)}"
+            )
         _check(bool(self.encoder), "--encoder needs at least one layer width")
         for token in self.encoder:
             parse_width(token, 10)
@@ -98,10 +102,7 @@ def parse_width(token: str, n_features: int) -> int:
     """
     text = token.strip()
     try:
-        if text.endswith("x"):
-            units = round(float(text[:-1]) * n_features)
-        else:
-            units = int(text)
+        units = round(float(text[:-1]) * n_features) if text.endswith("x") else int(text)
     except (ValueError, OverflowError):
         raise OptionError(
             f"layer width {token!r} is neither a whole number nor a multiple like 0.25x"

@@ -27,6 +27,12 @@ class Dataset:
     def n_rows(self) -> int:
         return int(self.features.shape[0])
 
+    def require_labels(self, source: str) -> np.ndarray:
+        """Return the labels, or raise DataError naming `source` when there are none."""
+        if self.labels is None:
+            raise DataError(f"{source}: no label column; this command needs labelled data")
+        return self.labels
+
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV file, turning every way it can fail into a DataError that names the file."""

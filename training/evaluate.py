@@ -121,7 +121,9 @@ def write_history_plot(path: Path, histories: list[dict[str, list[float]]]) -> P
         epochs = np.arange(1, len(history.get("loss", [])) + 1)
         ax.plot(epochs, history.get("loss", []), color=f"C{i}", label=f"net {i} train")
         if history.get("val_loss"):
-            ax.plot(epochs, history["val_loss"], color=f"C{i}", linestyle="--", label=f"net {i} val")
+            ax.plot(
+                epochs, history["val_loss"], color=f"C{i}", linestyle="--", label=f"net {i} val"
+            )
     ax.set(xlabel="epoch", ylabel="loss (MSE, scaled features)", yscale="log")
     ax.set_title("Training history")
     ax.legend(fontsize="small")
@@ -141,7 +143,7 @@ def write_overlaid_curves(
     title: str,
     stem: str,
 ) -> list[Path]:
-    """Write `{stem}_pr.png` and `{stem}_roc.png` with one curve per method: name -> (labels, scores)."""
+    """Write `{stem}_pr.png` and `{stem}_roc.png`: one curve per name -> (labels, scores)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +159,9 @@ def write_overlaid_curves(
         ax_roc.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(labels, scores):.3f})")
     ax_roc.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax_pr.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.05))
-    ax_roc.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.05))
+    ax_roc.set(
+        xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.05)
+    )
     ax_pr.set_title(f"Precision-recall: {title}")
     ax_roc.set_title(f"ROC: {title}")
     ax_pr.legend(loc="upper right", fontsize="small")

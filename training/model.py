@@ -71,8 +71,11 @@ def fit_autoencoder(
     steps_per_epoch = -(-len(fit_rows) // config.batch_size)
     epochs = min(config.epochs, max(10, config.max_steps // steps_per_epoch))
     callbacks: list = [_epoch_logger(log or _stderr, label, epochs)]
-    use_validation = validation_rows is not None and len(validation_rows) > 0
-    if config.patience > 0 and use_validation:
+    validation = None
+    if validation_rows is not None and len(validation_rows) > 0:
+        rows = validation_rows.astype(np.float32)
+        validation = (rows, rows)
+    if config.patience > 0 and validation is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss",
@@ -84,7 +87,7 @@ def fit_autoencoder(
     history = model.fit(
         fit_rows.astype(np.float32),
         fit_rows.astype(np.float32),
-        validation_data=(validation_rows.astype(np.float32),) * 2 if use_validation else None,
+        validation_data=validation,
         epochs=epochs,
         batch_size=config.batch_size,
         shuffle=True,

@@ -213,12 +213,13 @@ def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str
     if label_column not in frame.columns:
         raise DataError(f"{data_path}: no label column {label_column!r}; evaluate needs labels")
     dataset = data.to_dataset(frame, detector.feature_names, label_column, str(data_path))
+    labels = dataset.require_labels(str(data_path))
     scores = detector.score(dataset.features)
-    metrics = evaluate.detection_metrics(scores, dataset.labels, detector.threshold)
+    metrics = evaluate.detection_metrics(scores, labels, detector.threshold)
     metrics["model_version"] = manifest["model_version"]
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    evaluate.write_plots(report_dir, scores, dataset.labels, detector.threshold, data_path.name)
+    evaluate.write_plots(report_dir, scores, labels, detector.threshold, data_path.name)
     return metrics
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from training.errors import OptionError
 
 KINDS = ("recall", "precision", "rate", "value")
-NEEDS_LABELS = ("recall", "precision")
 
 
 @dataclass(frozen=True)
@@ -77,21 +76,20 @@ def choose_threshold(
     - `value:V`: V itself.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    if strategy.kind in NEEDS_LABELS:
-        if labels is None:
-            raise OptionError(
-                f"threshold {strategy} needs labelled data; use rate:A or value:V without labels"
-            )
-        labels = np.asarray(labels)
-        if not labels.any():
-            raise OptionError(
-                f"threshold {strategy}: the validation split has no positive rows; "
-                "use rate:A or value:V"
-            )
     if strategy.kind == "value":
         return _measured(strategy.target, strategy, scores, labels, met=True)
     if strategy.kind == "rate":
         return _by_rate(strategy, scores, labels)
+    if labels is None:
+        raise OptionError(
+            f"threshold {strategy} needs labelled data; use rate:A or value:V without labels"
+        )
+    labels = np.asarray(labels)
+    if not labels.any():
+        raise OptionError(
+            f"threshold {strategy}: the validation split has no positive rows; "
+            "use rate:A or value:V"
+        )
     if strategy.kind == "recall":
         return _by_recall(strategy, scores, labels)
     return _by_precision(strategy, scores, labels)
@@ -142,9 +140,9 @@ def _measured(
     met: bool,
 ) -> Threshold:
     alerts = scores > value
-    if strategy.kind == "recall":
+    if strategy.kind == "recall" and labels is not None:
         achieved = float(alerts[labels == 1].mean())
-    elif strategy.kind == "precision":
+    elif strategy.kind == "precision" and labels is not None:
         achieved = float(labels[alerts].mean()) if alerts.any() else 0.0
     else:
         achieved = float(alerts.mean())

@@ -90,8 +90,14 @@ def _edit_manifest(path, **changes):
         (lambda p: _edit_manifest(p, networks=[{"layers": []}]), "malformed entry"),
         (lambda p: _replace_array(p, "network0_layer0_bias", np.zeros(5)), "do not fit"),
         (lambda p: _replace_array(p, "network0_layer1_kernel", np.zeros(6)), "do not fit"),
-        (lambda p: _replace_array(p, "network1_layer0_kernel", np.full((3, 2), np.nan)), "not finite"),
-        (lambda p: _replace_array(p, "network0_code_precision", np.eye(3)), "do not match its code"),
+        (
+            lambda p: _replace_array(p, "network1_layer0_kernel", np.full((3, 2), np.nan)),
+            "not finite",
+        ),
+        (
+            lambda p: _replace_array(p, "network0_code_precision", np.eye(3)),
+            "do not match its code",
+        ),
         (lambda p: _edit_manifest(p, feature_weights=[1.0, float("nan"), 1.0]), "feature weights"),
     ],
 )

@@ -38,7 +38,9 @@ def test_synth_fit_score_evaluate(tmp_path):
     scored = pd.read_csv(scores)
     assert list(scored.columns) == ["score", "alert"] and len(scored) == 3000
     manifest = json.loads((model / "manifest.json").read_text())
-    assert ((scored["score"] > manifest["threshold"]["value"]) == scored["alert"].astype(bool)).all()
+    assert (
+        (scored["score"] > manifest["threshold"]["value"]) == scored["alert"].astype(bool)
+    ).all()
     evaluated = run("evaluate", "--model-dir", model, "--data", data, "--report-dir", report)
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["roc_auc"] > 0.8 and metrics["model_version"] == manifest["model_version"]
@@ -54,7 +56,15 @@ def test_score_ignores_extra_columns_and_keeps_input_order(tmp_path):
     shuffled = frame.sample(frac=1.0, random_state=0).assign(note="x")
     shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
     run("score", "--model-dir", model, "--data", data, "--out", tmp_path / "a.csv")
-    run("score", "--model-dir", model, "--data", tmp_path / "shuffled.csv", "--out", tmp_path / "b.csv")
+    run(
+        "score",
+        "--model-dir",
+        model,
+        "--data",
+        tmp_path / "shuffled.csv",
+        "--out",
+        tmp_path / "b.csv",
+    )
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert b["score"].tolist() == pytest.approx(a["score"].iloc[shuffled.index].tolist(), rel=1e-6)
 
@@ -63,7 +73,9 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
     data, model = tmp_path / "t.csv", tmp_path / "model"
     run("synth", "--rows", 1500, "--out", data)
     pd.read_csv(data).drop(columns=["Class"]).to_csv(data, index=False)
-    result = run("fit", "--data", data, "--model-dir", model, "--preset", "reference", "--epochs", 1)
+    result = run(
+        "fit", "--data", data, "--model-dir", model, "--preset", "reference", "--epochs", 1
+    )
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["training"]["labelled"] is False
     assert manifest["networks"][0]["layers"] == [
@@ -81,7 +93,11 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
         ("a,b,Class\n1,x,0\n", ["--data", "{tmp}/d.csv"], "column 'b' is not numeric"),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv"], "too few"),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--threshold", "top:3"], "threshold 'top:3'"),
-        ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--epochs", "0"], "--epochs must be at least 1"),
+        (
+            "a,Class\n1,0\n",
+            ["--data", "{tmp}/d.csv", "--epochs", "0"],
+            "--epochs must be at least 1",
+        ),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--features", "zz"], "not in the file: zz"),
         ("a,Class\n1,0\n", ["--data", "{tmp}/d.csv", "--encoder", "infx"], "layer width 'infx'"),
     ],
@@ -99,7 +115,9 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, setup, args
 def test_existing_model_dir_is_refused_before_training(tmp_path):
     (tmp_path / "model").mkdir()
     run("synth", "--rows", 100, "--out", tmp_path / "d.csv")
-    result = run("fit", "--data", tmp_path / "d.csv", "--model-dir", tmp_path / "model", check=False)
+    result = run(
+        "fit", "--data", tmp_path / "d.csv", "--model-dir", tmp_path / "model", check=False
+    )
     assert result.returncode == 2 and "already exists" in result.stderr
     assert "epoch" not in result.stderr
 

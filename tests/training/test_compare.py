@@ -24,7 +24,9 @@ def test_every_method_sees_the_same_test_rows_and_beats_chance(dataset):
         seen[(method, protocol, seed)] = labels
 
     methods = {name: METHODS[name] for name in ("isolation_forest", "pca")}
-    outcomes = run_comparison(dataset, 2, ("unsupervised", "normal"), methods, lambda m: None, record)
+    outcomes = run_comparison(
+        dataset, 2, ("unsupervised", "normal"), methods, lambda m: None, record
+    )
     assert len(outcomes) == 2 * 2 * 2
     assert all(o.roc_auc > 0.7 for o in outcomes)
     for seed in range(2):
@@ -45,9 +47,23 @@ def test_compare_command_writes_table_and_report(tmp_path):
     data = tmp_path / "d.csv"
     synthesize(2000, fraud_rate=0.03, seed=2).to_csv(data, index=False)
     result = subprocess.run(
-        [sys.executable, "-m", "training", "compare", "--data", str(data), "--seeds", "2",
-         "--methods", "reference,isolation_forest", "--report-dir", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "compare",
+            "--data",
+            str(data),
+            "--seeds",
+            "2",
+            "--methods",
+            "reference,isolation_forest",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "| normal | reference |" in result.stdout
@@ -63,6 +79,8 @@ def test_compare_rejects_unknown_method(tmp_path):
     synthesize(200, fraud_rate=0.05).to_csv(data, index=False)
     result = subprocess.run(
         [sys.executable, "-m", "training", "compare", "--data", str(data), "--methods", "svm"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "unknown method" in result.stderr

@@ -30,5 +30,7 @@ def test_plots_are_written(tmp_path):
     written = write_plots(tmp_path, scores, labels, threshold=2.0)
     assert {p.name for p in written} == {"pr_curve.png", "roc_curve.png", "score_histogram.png"}
     assert all(p.stat().st_size > 1000 for p in written)
-    history = write_history_plot(tmp_path / "history.png", [{"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}])
+    history = write_history_plot(
+        tmp_path / "history.png", [{"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}]
+    )
     assert history.stat().st_size > 1000

@@ -26,7 +26,9 @@ def test_parse_strategy(text, expected):
     assert parse_strategy(str(expected)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "rate", "quantile:0.9", "rate:abc", "recall:1.5", "rate:0", "value:nan"])
+@pytest.mark.parametrize(
+    "text", ["", "rate", "quantile:0.9", "rate:abc", "recall:1.5", "rate:0", "value:nan"]
+)
 def test_parse_strategy_rejects_bad_text(text):
     with pytest.raises(OptionError):
         parse_strategy(text)
