@@ -28,13 +28,31 @@ def main() -> int:
     data, model = work / "transactions.csv", work / f"model-{time.time_ns()}"
     if not data.exists():
         subprocess.run(
-            [sys.executable, "-m", "training", "synth", "--rows", str(args.rows), "--out", str(data)],
+            [
+                sys.executable,
+                "-m",
+                "training",
+                "synth",
+                "--rows",
+                str(args.rows),
+                "--out",
+                str(data),
+            ],
             check=True,
         )
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "training", "fit", "--data", str(data), "--model-dir", str(model),
-         *args.fit_options],
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "fit",
+            "--data",
+            str(data),
+            "--model-dir",
+            str(model),
+            *args.fit_options,
+        ],
         check=True,
     )
     wall = time.perf_counter() - started
