@@ -13,6 +13,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from training.scoring import is_alert
+
 
 def detection_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
     """Return ROC AUC, average precision and the confusion counts at a threshold.
@@ -24,7 +26,7 @@ def detection_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) 
     (0.75, 1.0, 0.5, 1, 0)
     """
     scores, labels = np.asarray(scores), np.asarray(labels).astype(bool)
-    alerts = scores > threshold
+    alerts = is_alert(scores, threshold)
     tp = int(np.sum(alerts & labels))
     fp = int(np.sum(alerts & ~labels))
     fn = int(np.sum(~alerts & labels))

@@ -84,10 +84,11 @@ def fit_detector(
 ) -> FittedDetector:
     """Fit the scaler and the networks; the threshold is left at 0 for the caller.
 
-    Score constants come from the validation rows, or from the fit rows when there are none:
-    feature weights (with `inverse_error`, one over each feature's mean squared error, so
-    every feature's error is in units of its typical error) and the error and distance scales
-    (their `score_quantile`, so both parts weigh the same in the score).
+    Score constants come from the validation rows (clipped like the training rows), or from
+    the fit rows when there are none: feature weights (with `inverse_error`, one over each
+    feature's mean squared error, so every feature's error is in units of its typical error)
+    and the error and distance scales (their `score_quantile`, so that both parts of the score
+    are on one scale).
     """
     from training.model import export_layers, fit_autoencoder, layer_widths
 
@@ -173,15 +174,15 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     started = time.perf_counter()
     fitted = fit_detector(dataset.features, names, fit_rows, val_rows, config, log)
     seconds = time.perf_counter() - started
-    val_scores = fitted.detector.score(dataset.features[splits.validation])
-    val_labels = None if dataset.labels is None else dataset.labels[splits.validation]
-    threshold = choose_threshold(strategy, val_scores, val_labels)
+    rows = {"validation": splits.validation, "test": splits.test}
+    scores = {name: fitted.detector.score(dataset.features[r]) for name, r in rows.items()}
+    labels = {
+        name: None if dataset.labels is None else dataset.labels[r] for name, r in rows.items()
+    }
+    threshold = choose_threshold(strategy, scores["validation"], labels["validation"])
     detector = replace(fitted.detector, threshold=threshold.value)
-    split_rows_by_name = {"validation": splits.validation, "test": splits.test}
-    metrics = report.split_metrics(detector, dataset.features, dataset.labels, split_rows_by_name)
+    metrics = report.split_metrics(scores, labels, threshold.value)
     fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
-
-    test_labels = None if dataset.labels is None else dataset.labels[splits.test]
 
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):
@@ -189,7 +190,7 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / "history.json").write_text(json.dumps(fitted.histories, indent=2) + "\n")
         evaluate.write_history_plot(staging / "history.png", fitted.histories)
-        report.write_test_plots(staging, detector, dataset.features[splits.test], test_labels)
+        report.write_test_plots(staging, scores["test"], labels["test"], threshold.value)
 
     manifest = bundle.save_bundle(model_dir, detector, fields, write_extras)
     log(report.summary_table(manifest))

@@ -8,33 +8,30 @@ from typing import Any
 import numpy as np
 
 from training.evaluate import detection_metrics, write_plots
-from training.scoring import Detector
+from training.scoring import is_alert
 
 
 def split_metrics(
-    detector: Detector,
-    features: np.ndarray,
-    labels: np.ndarray | None,
-    splits: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray], labels: dict[str, np.ndarray | None], threshold: float
 ) -> dict[str, Any]:
-    """Return detection metrics per named split of row indices (alert rate only if unlabelled)."""
+    """Return detection metrics per named split (only the alert rate where unlabelled)."""
     result: dict[str, Any] = {}
-    for name, rows in splits.items():
-        scores = detector.score(features[rows])
-        if labels is None:
-            result[name] = {"rows": len(rows), "alert_rate": float(detector.alerts(scores).mean())}
+    for name, split_scores in scores.items():
+        split_labels = labels[name]
+        if split_labels is None:
+            alert_rate = float(is_alert(split_scores, threshold).mean())
+            result[name] = {"rows": len(split_scores), "alert_rate": alert_rate}
         else:
-            result[name] = detection_metrics(scores, labels[rows], detector.threshold)
+            result[name] = detection_metrics(split_scores, split_labels, threshold)
     return result
 
 
 def write_test_plots(
-    directory: Path, detector: Detector, features: np.ndarray, labels: np.ndarray | None
+    directory: Path, scores: np.ndarray, labels: np.ndarray | None, threshold: float
 ) -> None:
     """Write the PR and ROC curves and the score histogram of the test split."""
-    scores = detector.score(features)
     labels = np.zeros(len(scores), dtype=bool) if labels is None else labels.astype(bool)
-    write_plots(directory, scores, labels, detector.threshold, "test split")
+    write_plots(directory, scores, labels, threshold, "test split")
 
 
 def summary_table(manifest: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.errors import OptionError
+from training.scoring import is_alert
 
 KINDS = ("recall", "precision", "rate", "value")
 
@@ -139,7 +140,7 @@ def _measured(
     labels: np.ndarray | None,
     met: bool,
 ) -> Threshold:
-    alerts = scores > value
+    alerts = is_alert(scores, value)
     if strategy.kind == "recall" and labels is not None:
         achieved = float(alerts[labels == 1].mean())
     elif strategy.kind == "precision" and labels is not None:
