@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+
+from consumer.config import KafkaSettings, RunSettings
+
+
+def fake_run_settings(**changes: Any) -> RunSettings:
+    """Return settings for a `run` against fake clients; `changes` override the defaults."""
+    base: dict[str, Any] = dict(
+        kafka=KafkaSettings("fake:9092"),
+        model_dir=Path("unused"),
+        input_topic="in",
+        alert_topic="alerts",
+        dlq_topic="dlq",
+        group_id="g",
+    )
+    return RunSettings(**{**base, **changes})
+
 
 FEATURES = ("a", "b", "c")
 

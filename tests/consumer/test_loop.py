@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import orjson
 import pytest
-from fakes import FakeDetector, FakeSink, FakeSource, message
+from fakes import FakeDetector, FakeSink, FakeSource, fake_run_settings, message
 from prometheus_client import CollectorRegistry
 
-from consumer.config import KafkaSettings, RunSettings
+from consumer.config import RunSettings
 from consumer.errors import DeliveryError
 from consumer.health import Health
 from consumer.loop import ScoringLoop
@@ -21,17 +19,7 @@ FRAUD = b'{"a": 3, "b": 2, "c": 1, "transaction_id": "fraud-%d"}'  # score 14 > 
 
 
 def settings(**changes) -> RunSettings:
-    base = dict(
-        kafka=KafkaSettings("fake:9092"),
-        model_dir=Path("unused"),
-        input_topic="in",
-        alert_topic="alerts",
-        dlq_topic="dlq",
-        group_id="g",
-        scores_topic="scores",
-        commit_interval=0,
-    )
-    return RunSettings(**{**base, **changes})
+    return fake_run_settings(**(dict(scores_topic="scores", commit_interval=0) | changes))
 
 
 def build(batches, **changes):

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import signal
 import socket
-from pathlib import Path
 
 import pytest
-from fakes import FakeDetector
+from fakes import FakeDetector, fake_run_settings
 from prometheus_client import CollectorRegistry
 
 from consumer import service
-from consumer.config import KafkaSettings, RunSettings
+from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health
 
 
 def settings(**changes) -> RunSettings:
-    base = dict(
-        kafka=KafkaSettings("fake:9092"),
-        model_dir=Path("unused"),
-        input_topic="in",
-        alert_topic="alerts",
-        dlq_topic="dlq",
-        group_id="g",
-        metrics_host="127.0.0.1",
-        metrics_port=0,
-    )
-    return RunSettings(**{**base, **changes})
+    return fake_run_settings(**(dict(metrics_host="127.0.0.1", metrics_port=0) | changes))
 
 
 def test_a_metrics_port_in_use_is_one_clear_sentence():
