@@ -23,7 +23,7 @@ _FIT_OPTIONS = [
     ("--bottleneck-activation", "bottleneck_activation", str, "activation of the code layer"),
     ("--noise", "noise", float, "std of Gaussian input noise while training (denoising); 0 off"),
     ("--ensemble", "ensemble", int, "networks trained with consecutive seeds, scores averaged"),
-    ("--scaling", "scaling", str, "feature scaling fitted on training rows: robust or standard"),
+    ("--scaling", "scaling", str, "scaling fitted on training rows: central, robust, standard"),
     ("--weighting", "weighting", str, "per-feature error weights: inverse_error or none"),
     ("--score-quantile", "score_quantile", float, "validation quantile that scales score parts"),
     ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),
@@ -97,6 +97,11 @@ def _add_fit(commands) -> None:
     p.add_argument("--drop-columns", help="comma-separated columns to ignore (Time); '' none")
     p.add_argument("--features", help="comma-separated feature columns (all other numeric)")
     p.add_argument(
+        "--log-columns",
+        help="comma-separated columns scaled as sign(x)*log1p(|x|), such as money amounts; "
+        "absent ones are skipped (Amount); '' none",
+    )
+    p.add_argument(
         "--encoder",
         help="comma-separated encoder widths, input side first; Nx is N times the number of "
         "features; the decoder mirrors it (default 2x,0.25x)",
@@ -113,6 +118,11 @@ def _add_fit(commands) -> None:
         "--code-distance",
         choices=["on", "off"],
         help="add the code's Mahalanobis distance to the reconstruction error (on)",
+    )
+    p.add_argument(
+        "--reconstruction-distance",
+        choices=["on", "off"],
+        help="add the reconstruction's distance from the mean training reconstruction (on)",
     )
     for flag, field, kind, text in _FIT_OPTIONS:
         p.add_argument(flag, dest=field, type=kind, help=f"{text} ({getattr(FitConfig(), field)})")
@@ -184,6 +194,10 @@ def fit_config(args) -> FitConfig:
         changes["train_clip"] = args.train_clip or None
     if args.code_distance is not None:
         changes["code_distance"] = args.code_distance == "on"
+    if args.reconstruction_distance is not None:
+        changes["reconstruction_distance"] = args.reconstruction_distance == "on"
+    if args.log_columns is not None:
+        changes["log_columns"] = _names(args.log_columns)
     return dataclasses.replace(PRESETS[args.preset], **changes).validated()
 
 

@@ -29,9 +29,16 @@ import numpy as np
 
 from training.errors import BundleError
 from training.scaling import Scaler
-from training.scoring import ACTIVATIONS, CodeDistance, Dense, Detector, Network
+from training.scoring import (
+    ACTIVATIONS,
+    CodeDistance,
+    Dense,
+    Detector,
+    Network,
+    ReconstructionDistance,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 
@@ -65,6 +72,7 @@ def save_bundle(
                 "error_scale": network.error_scale,
                 "code_layer": network.code_layer,
                 "distance_scale": None if network.distance is None else network.distance.scale,
+                "reconstruction_scale": None if network.spread is None else network.spread.scale,
                 "layers": [
                     {"units": int(layer.bias.shape[0]), "activation": layer.activation}
                     for layer in network.layers
@@ -74,9 +82,13 @@ def save_bundle(
         ],
         "weights_file": WEIGHTS,
         "score": (
-            "mean over networks of sum(feature_weights * (scaled - reconstruction)^2) / "
-            "error_scale + (code - code_center)' code_precision (code - code_center) / "
-            "distance_scale (when distance_scale is set); alert when score > threshold.value"
+            "scaled = (signed_log(features) - scaler.center) / scaler.scale, where signed_log "
+            "is sign(x) * log1p(|x|) on the columns scaler.log marks; score = mean over "
+            "networks of sum(feature_weights * (scaled - reconstruction)^2) / error_scale "
+            "+ (code - code_center)' code_precision (code - code_center) / distance_scale "
+            "(when distance_scale is set) + sum((reconstruction - reconstruction_center)^2) / "
+            "reconstruction_scale (when reconstruction_scale is set); "
+            "alert when score > threshold.value"
         ),
         **fields,
         "threshold": {**fields.get("threshold", {}), "value": float(detector.threshold)},
@@ -146,7 +158,12 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise BundleError(f"{file}: malformed entry ({exc!r})") from exc
-    if scaler.center.shape != (n,) or scaler.scale.shape != (n,) or feature_weights.shape != (n,):
+    if (
+        scaler.center.shape != (n,)
+        or scaler.scale.shape != (n,)
+        or scaler.log.shape != (n,)
+        or feature_weights.shape != (n,)
+    ):
         raise BundleError(f"{file}: scaler or feature weights do not match {n} features")
     if not (_finite(scaler.center) and _finite(scaler.scale) and (scaler.scale > 0).all()):
         raise BundleError(f"{file}: scaler values must be finite with positive scales")
@@ -204,6 +221,12 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
                     arrays[f"network{index}_code_precision"].astype(np.float64),
                     float(spec["distance_scale"]),
                 )
+            spread = None
+            if spec.get("reconstruction_scale") is not None:
+                spread = ReconstructionDistance(
+                    arrays[f"network{index}_reconstruction_center"].astype(np.float64),
+                    float(spec["reconstruction_scale"]),
+                )
     except FileNotFoundError:
         raise BundleError(f"{weights_file}: missing; the bundle is incomplete") from None
     except KeyError as exc:
@@ -224,7 +247,17 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
             raise BundleError(f"{weights_file}: network {index} code arrays are not finite")
         if not (np.isfinite(distance.scale) and distance.scale > 0):
             raise BundleError(f"{path / MANIFEST}: network {index} distance_scale must be positive")
-    return Network(tuple(layers), error_scale, code_layer, distance)
+    if spread is not None:
+        if spread.center.shape != (layers[-1].bias.shape[0],) or not _finite(spread.center):
+            raise BundleError(
+                f"{weights_file}: network {index} reconstruction center must be finite, "
+                "one value per feature"
+            )
+        if not (np.isfinite(spread.scale) and spread.scale > 0):
+            raise BundleError(
+                f"{path / MANIFEST}: network {index} reconstruction_scale must be positive"
+            )
+    return Network(tuple(layers), error_scale, code_layer, distance, spread)
 
 
 def _finite(array: np.ndarray) -> bool:
@@ -240,6 +273,8 @@ def _weights_bytes(detector: Detector) -> bytes:
         if network.distance is not None:
             arrays[f"network{i}_code_center"] = network.distance.center
             arrays[f"network{i}_code_precision"] = network.distance.precision
+        if network.spread is not None:
+            arrays[f"network{i}_reconstruction_center"] = network.spread.center
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()

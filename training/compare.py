@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from training.pipeline import fit_detector, split_rows
 from training.scaling import fit_scaler
 
 PROTOCOLS = ("unsupervised", "normal")
-# fit(features, fit_rows, validation_rows, seed) -> score(test_features) -> scores
-Method = Callable[[np.ndarray, np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
+# fit(dataset, fit_rows, validation_rows, seed) -> score(test_features) -> scores
+Method = Callable[[data.Dataset, np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -43,27 +44,28 @@ class Outcome:
 
 
 def autoencoder_method(config: FitConfig) -> Method:
-    def fit(features, fit_rows, validation_rows, seed):
+    def fit(dataset, fit_rows, validation_rows, seed):
         seeded = dataclasses.replace(config, seed=seed * 1000)
-        names = tuple(f"x{i}" for i in range(features.shape[1]))
-        fitted = fit_detector(features, names, fit_rows, validation_rows, seeded, log=_quiet)
+        fitted = fit_detector(
+            dataset.features, dataset.feature_names, fit_rows, validation_rows, seeded, log=_quiet
+        )
         return fitted.detector.score
 
     return fit
 
 
-def isolation_forest(features, fit_rows, validation_rows, seed):
+def isolation_forest(dataset, fit_rows, validation_rows, seed):
     rows = np.concatenate([fit_rows, validation_rows])
-    forest = IsolationForest(random_state=seed).fit(features[rows])
+    forest = IsolationForest(random_state=seed).fit(dataset.features[rows])
     return lambda x: -forest.score_samples(x)
 
 
-def pca_reconstruction(features, fit_rows, validation_rows, seed):
+def pca_reconstruction(dataset, fit_rows, validation_rows, seed):
     """Squared reconstruction error from the principal components that explain 90% of variance."""
     rows = np.concatenate([fit_rows, validation_rows])
-    scaler = fit_scaler(features[rows], "standard")
+    scaler = fit_scaler(dataset.features[rows], "standard")
     pca = PCA(n_components=0.9, svd_solver="full", random_state=seed).fit(
-        scaler.transform(features[rows])
+        scaler.transform(dataset.features[rows])
     )
 
     def score(x):
@@ -103,7 +105,7 @@ def run_comparison(
                 fit_rows = fit_rows[labels[fit_rows] == 0]
                 val_rows = val_rows[labels[val_rows] == 0]
             for name, method in methods.items():
-                score = method(dataset.features, fit_rows, val_rows, seed)
+                score = method(dataset, fit_rows, val_rows, seed)
                 scores = score(dataset.features[splits.test])
                 outcome = Outcome(
                     name,
@@ -179,6 +181,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(METHODS),
         help=f"comma-separated subset of {','.join(METHODS)}",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=OPTIONS",
+        help="also run the autoencoder with these fit options, e.g. "
+        '--variant "std=--scaling standard"; repeatable',
+    )
     parser.add_argument("--label-column", default="Class", help="0/1 label column (Class)")
     parser.add_argument("--drop-columns", default="Time", help="columns to ignore (Time); '' none")
     parser.set_defaults(handler=_compare)
@@ -191,6 +201,7 @@ def _compare(args) -> int:
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:
         raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    methods = {m: METHODS[m] for m in chosen} | variant_methods(args.variant)
     frame = data.read_csv(args.data)
     if args.label_column not in frame.columns:
         raise DataError(f"{args.data}: no label column {args.label_column!r}; compare needs labels")
@@ -204,9 +215,7 @@ def _compare(args) -> int:
         if seed == 0:
             curves[(protocol, method)] = (labels, scores)
 
-    outcomes = run_comparison(
-        dataset, args.seeds, protocols, {m: METHODS[m] for m in chosen}, _stderr, keep_first_seed
-    )
+    outcomes = run_comparison(dataset, args.seeds, protocols, methods, _stderr, keep_first_seed)
     rows = summarise(outcomes)
     table = format_table(
         rows,
@@ -218,6 +227,32 @@ def _compare(args) -> int:
         _write_report(args.report_dir, table, rows, outcomes, curves)
         print(f"\nreport in {args.report_dir}")
     return 0
+
+
+def variant_methods(specs: list[str]) -> dict[str, Method]:
+    """Turn `LABEL=fit options` specs into autoencoder methods; a bad spec raises OptionError."""
+    from training.__main__ import build_parser, fit_config
+
+    methods: dict[str, Method] = {}
+    for spec in specs:
+        label, sep, options = spec.partition("=")
+        label = label.strip()
+        if not sep or not label:
+            raise OptionError(
+                f"--variant {spec!r}: write LABEL=OPTIONS, e.g. std='--scaling standard'"
+            )
+        if label in METHODS or label in methods:
+            raise OptionError(f"--variant {label!r}: that label is already taken")
+        try:
+            args = build_parser().parse_args(
+                ["fit", "--data", "-", "--model-dir", "-", *shlex.split(options)]
+            )
+        except SystemExit:
+            raise OptionError(
+                f"--variant {label!r}: {options!r} is not a list of fit options"
+            ) from None
+        methods[label] = autoencoder_method(fit_config(args))
+    return methods
 
 
 def _write_report(directory: Path, table: str, rows, outcomes, curves) -> None:

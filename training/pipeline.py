@@ -17,7 +17,13 @@ from training import bundle, data, evaluate, report
 from training.config import FitConfig
 from training.errors import BundleError, DataError
 from training.scaling import fit_scaler
-from training.scoring import CodeDistance, Detector, Network, squared_errors
+from training.scoring import (
+    CodeDistance,
+    Detector,
+    Network,
+    ReconstructionDistance,
+    squared_errors,
+)
 from training.threshold import Threshold, choose_threshold, parse_strategy
 
 Log = Callable[[str], None]
@@ -87,12 +93,18 @@ def fit_detector(
     Score constants come from the validation rows (clipped like the training rows), or from
     the fit rows when there are none: feature weights (with `inverse_error`, one over each
     feature's mean squared error, so every feature's error is in units of its typical error)
-    and the error and distance scales (their `score_quantile`, so that both parts of the score
-    are on one scale).
+    and the scales of the error and of the two distances (their `score_quantile`, so that every
+    part of the score is on one scale).
     """
     from training.model import export_layers, fit_autoencoder, layer_widths
 
-    scaler = fit_scaler(features[fit_rows], config.scaling, config.clip)
+    logged = np.array([name in config.log_columns for name in feature_names], dtype=bool)
+    if logged.any():
+        log("signed log before scaling: " + ", ".join(np.array(feature_names)[logged]))
+    skipped = [name for name in config.log_columns if name not in feature_names]
+    if skipped:
+        log("log columns not among the features, skipped: " + ", ".join(skipped))
+    scaler = fit_scaler(features[fit_rows], config.scaling, config.clip, logged)
     x_fit = _clipped(scaler.transform(features[fit_rows]), config.train_clip)
     x_val = _clipped(scaler.transform(features[validation_rows]), config.train_clip)
     x_ref = x_val if len(x_val) else x_fit
@@ -120,6 +132,11 @@ def fit_detector(
             fit_code_distance(net.forward(x_fit)[0], net.forward(x_ref)[0], config.score_quantile)
             if config.code_distance
             else None,
+            fit_reconstruction_distance(
+                net.reconstruct(x_fit), net.reconstruct(x_ref), config.score_quantile
+            )
+            if config.reconstruction_distance
+            else None,
         )
         for net, errors in zip(bare, per_feature, strict=True)
     )
@@ -137,6 +154,15 @@ def fit_code_distance(
     precision = np.linalg.pinv(covariance, hermitian=True)
     unscaled = CodeDistance(center, precision, 1.0)
     return CodeDistance(center, precision, _quantile_or_one(unscaled(reference_codes), quantile))
+
+
+def fit_reconstruction_distance(
+    fit_reconstructions: np.ndarray, reference_reconstructions: np.ndarray, quantile: float = 0.9
+) -> ReconstructionDistance:
+    """Center on the mean training reconstruction; scale distances by a reference quantile."""
+    unscaled = ReconstructionDistance(fit_reconstructions.mean(axis=0), 1.0)
+    scale = _quantile_or_one(unscaled(reference_reconstructions).sum(axis=1), quantile)
+    return ReconstructionDistance(unscaled.center, scale)
 
 
 def _clipped(scaled: np.ndarray, limit: float | None) -> np.ndarray:

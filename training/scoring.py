@@ -58,19 +58,43 @@ class CodeDistance:
 
 
 @dataclass(frozen=True)
+class ReconstructionDistance:
+    """Where training rows' reconstructions lie: their mean, in scaled input units.
+
+    The squared distance of a row's reconstruction from that mean measures how far the row
+    lies along the directions the autoencoder models, in the units of the input. The code
+    distance measures the same position in the code's own units, which discount the widest
+    directions; a row far out along one of those still scores here.
+    """
+
+    center: np.ndarray
+    scale: float
+
+    def __call__(self, reconstruction: np.ndarray) -> np.ndarray:
+        """Return each feature's part of the distance, shape (rows, features).
+
+        >>> ReconstructionDistance(np.array([1.0, 0.0]), 2.0)(np.array([[3.0, 1.0]])).tolist()
+        [[2.0, 0.5]]
+        """
+        return np.square(reconstruction - self.center) / self.scale
+
+
+@dataclass(frozen=True)
 class Network:
     """An autoencoder as a stack of dense layers, with the constants that normalise its score.
 
     `code_layer` is the index of the bottleneck layer. `error_scale` is a high quantile of the
     reconstruction error on validation rows, fixed at training time: dividing by it puts every
-    network's errors in one unit without looking at other rows at scoring time. `distance`,
-    when present, adds the code distance, normalised the same way, to the score.
+    network's errors in one unit without looking at other rows at scoring time. `distance` and
+    `spread`, when present, add the code distance and the reconstruction distance, normalised
+    the same way, to the score.
     """
 
     layers: tuple[Dense, ...]
     error_scale: float
     code_layer: int = 0
     distance: CodeDistance | None = None
+    spread: ReconstructionDistance | None = None
 
     def reconstruct(self, scaled: np.ndarray) -> np.ndarray:
         return self.forward(scaled)[1]
@@ -101,9 +125,10 @@ class Detector:
     """Scale raw features, run each network and score the rows.
 
     A network's score of a row is the sum over features of its weighted squared reconstruction
-    errors divided by `error_scale`, plus the normalised code distance when the network has
-    one; the detector's score is the mean over its networks. A row alerts when its score is
-    strictly above `threshold`, or when it is not a number because the input overflowed.
+    errors divided by `error_scale`, plus the normalised code distance and reconstruction
+    distance when the network has them; the detector's score is the mean over its networks.
+    A row alerts when its score is strictly above `threshold`, or when it is not a number
+    because the input overflowed.
     """
 
     feature_names: tuple[str, ...]
@@ -115,9 +140,10 @@ class Detector:
     def contributions(self, features: np.ndarray) -> np.ndarray:
         """Return each feature's share of the score, shape (rows, features); rows sum to scores.
 
-        A feature's share is its reconstruction error plus a part of the code distance in
-        proportion to how far the feature lies from its training center (its squared scaled
-        value): an explanation an analyst can read, not a causal attribution.
+        A feature's share is its reconstruction error, its part of the reconstruction distance,
+        and a part of the code distance in proportion to how far the feature lies from its
+        training center (its squared scaled value): an explanation an analyst can read, not a
+        causal attribution.
         """
         # Absurd inputs (an amount of 1e160) overflow to inf or nan; `alerts` flags those.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -129,6 +155,8 @@ class Detector:
                 total += errors / network.error_scale
                 if network.distance is not None:
                     total += network.distance(code)[:, None] * _deviation_share(scaled)
+                if network.spread is not None:
+                    total += network.spread(reconstruction)
             return total / len(self.networks)
 
     def score(self, features: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from training.bundle import MANIFEST, WEIGHTS, load_detector, load_manifest, save_bundle
 from training.errors import BundleError
 from training.scaling import Scaler
-from training.scoring import CodeDistance, Dense, Detector, Network
+from training.scoring import CodeDistance, Dense, Detector, Network, ReconstructionDistance
 
 
 def _detector() -> Detector:
@@ -16,9 +16,10 @@ def _detector() -> Detector:
         Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "tanh"),
         Dense(rng.normal(size=(2, 3)), rng.normal(size=3), "linear"),
     )
-    scaler = Scaler("robust", np.zeros(3), np.ones(3), clip=10.0)
+    scaler = Scaler("robust", np.zeros(3), np.ones(3), clip=10.0, log=np.array([0, 0, 1], bool))
     distance = CodeDistance(np.array([0.1, -0.2]), np.array([[1.0, 0.2], [0.2, 3.0]]), 1.7)
-    networks = (Network(layers, 0.7, 0, distance), Network(layers, 0.9))
+    spread = ReconstructionDistance(np.array([0.3, 0.0, -0.1]), 2.2)
+    networks = (Network(layers, 0.7, 0, distance, spread), Network(layers, 0.9))
     return Detector(("a", "b", "c"), scaler, networks, np.ones(3), 4.2)
 
 
@@ -28,6 +29,10 @@ def test_round_trip_scores_identically(tmp_path):
     loaded = load_detector(tmp_path / "m")
     x = np.random.default_rng(1).normal(size=(20, 3))
     np.testing.assert_array_equal(loaded.score(x), detector.score(x))
+    assert loaded.scaler.log.tolist() == [False, False, True]
+    np.testing.assert_array_equal(loaded.networks[0].spread.center, [0.3, 0.0, -0.1])
+    assert loaded.networks[0].spread.scale == 2.2
+    assert loaded.networks[1].spread is None
     assert loaded.threshold == 4.2 and loaded.feature_names == ("a", "b", "c")
     on_disk = load_manifest(tmp_path / "m")
     assert on_disk["model_version"] == manifest["model_version"]
@@ -76,6 +81,18 @@ def _edit_manifest(path, **changes):
     (path / MANIFEST).write_text(json.dumps(manifest))
 
 
+def _edit_scaler(path, **changes):
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["scaler"].update(changes)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _edit_network(path, index, **changes):
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["networks"][index].update(changes)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
 @pytest.mark.parametrize(
     "breakage, message",
     [
@@ -99,6 +116,12 @@ def _edit_manifest(path, **changes):
             "do not match its code",
         ),
         (lambda p: _edit_manifest(p, feature_weights=[1.0, float("nan"), 1.0]), "feature weights"),
+        (
+            lambda p: _replace_array(p, "network0_reconstruction_center", np.zeros(2)),
+            "reconstruction center must be finite",
+        ),
+        (lambda p: _edit_scaler(p, log=[True]), "do not match 3 features"),
+        (lambda p: _edit_network(p, 0, reconstruction_scale=0.0), "reconstruction_scale must be"),
     ],
 )
 def test_broken_bundles_fail_with_path_and_problem(bundle_dir, breakage, message):

@@ -5,8 +5,18 @@ import sys
 import numpy as np
 import pytest
 
-from training.compare import METHODS, Outcome, format_table, run_comparison, summarise
+from training.compare import (
+    METHODS,
+    Outcome,
+    autoencoder_method,
+    format_table,
+    run_comparison,
+    summarise,
+    variant_methods,
+)
+from training.config import FitConfig
 from training.data import Dataset
+from training.errors import OptionError
 from training.synth import synthesize
 
 
@@ -58,6 +68,8 @@ def test_compare_command_writes_table_and_report(tmp_path):
             "2",
             "--methods",
             "reference,isolation_forest",
+            "--variant",
+            "quick=--epochs 2 --patience 0 --scaling standard",
             "--report-dir",
             str(tmp_path / "r"),
         ],
@@ -68,8 +80,9 @@ def test_compare_command_writes_table_and_report(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "| normal | reference |" in result.stdout
     assert "| unsupervised | isolation_forest |" in result.stdout
+    assert "| unsupervised | quick |" in result.stdout
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert len(results["runs"]) == 2 * 2 * 2
+    assert len(results["runs"]) == 3 * 2 * 2
     for name in ("unsupervised_pr.png", "unsupervised_roc.png", "normal_pr.png", "normal_roc.png"):
         assert (tmp_path / "r" / name).stat().st_size > 1000
 
@@ -84,3 +97,27 @@ def test_compare_rejects_unknown_method(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "unknown method" in result.stderr
+
+
+def test_variants_are_autoencoders_with_fit_options():
+    (quick,) = variant_methods(["quick = --scaling standard --log-columns ''"]).items()
+    assert quick[0] == "quick"
+    for spec, message in [
+        ("--scaling standard", "write LABEL=OPTIONS"),
+        ("pca=--epochs 2", "already taken"),
+        ("x=--no-such-option", "not a list of fit options"),
+        ("x=--scaling minmax", "--scaling must be one of"),
+    ]:
+        with pytest.raises(OptionError, match=message):
+            variant_methods([spec])
+
+
+@pytest.mark.slow
+def test_the_autoencoder_sees_the_real_feature_names(dataset):
+    rows = np.arange(dataset.n_rows)
+    score = autoencoder_method(FitConfig(epochs=1, patience=0))(
+        dataset, rows[:2000], rows[2000:], 0
+    )
+    detector = score.__self__  # the bound Detector.score
+    assert detector.feature_names == dataset.feature_names
+    assert detector.scaler.log.tolist() == [False] * 28 + [True]  # Amount, by its name

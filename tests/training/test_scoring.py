@@ -10,11 +10,12 @@ from training.scoring import (
     Dense,
     Detector,
     Network,
+    ReconstructionDistance,
     top_contributors,
 )
 
 
-def _detector(rng, threshold=1.0, networks=2, distance=False) -> Detector:
+def _detector(rng, threshold=1.0, networks=2, distance=False, spread=False) -> Detector:
     n = 4
     nets = tuple(
         Network(
@@ -27,6 +28,7 @@ def _detector(rng, threshold=1.0, networks=2, distance=False) -> Detector:
             distance=CodeDistance(rng.normal(size=2), np.array([[2.0, 0.5], [0.5, 1.0]]), 3.0)
             if distance
             else None,
+            spread=ReconstructionDistance(rng.normal(size=n), 2.5) if spread else None,
         )
         for i in range(networks)
     )
@@ -65,10 +67,27 @@ def test_code_distance_adds_a_mahalanobis_term():
     np.testing.assert_allclose(detector.score(raw), plain.score(raw) + t2, rtol=1e-10)
 
 
-@pytest.mark.parametrize("distance", [False, True])
-def test_contributions_sum_to_score_and_a_row_scores_alone_as_in_a_batch(distance):
+def test_reconstruction_distance_adds_the_reconstructions_distance_from_its_center():
+    rng = np.random.default_rng(6)
+    detector = _detector(rng, networks=1, spread=True)
+    network = detector.networks[0]
+    plain = Detector(
+        detector.feature_names,
+        detector.scaler,
+        (Network(network.layers, network.error_scale, 0, None),),
+        detector.feature_weights,
+        1.0,
+    )
+    raw = rng.normal(size=(25, 4))
+    reconstruction = network.reconstruct(detector.scaler.transform(raw))
+    spread = ((reconstruction - network.spread.center) ** 2).sum(axis=1) / 2.5
+    np.testing.assert_allclose(detector.score(raw), plain.score(raw) + spread, rtol=1e-10)
+
+
+@pytest.mark.parametrize("distance, spread", [(False, False), (True, False), (True, True)])
+def test_contributions_sum_to_score_and_a_row_scores_alone_as_in_a_batch(distance, spread):
     rng = np.random.default_rng(2)
-    detector = _detector(rng, distance=distance)
+    detector = _detector(rng, distance=distance, spread=spread)
     raw = rng.normal(size=(30, 4))
     np.testing.assert_allclose(detector.contributions(raw).sum(axis=1), detector.score(raw))
     single = np.array([detector.score(raw[i : i + 1])[0] for i in range(30)])
@@ -95,7 +114,7 @@ def test_top_contributors_orders_by_share():
 
 
 def test_overflowing_inputs_alert_instead_of_scoring_nan():
-    detector = _detector(np.random.default_rng(5), threshold=1e6, distance=True)
+    detector = _detector(np.random.default_rng(5), threshold=1e6, distance=True, spread=True)
     raw = np.zeros((3, 4))
     raw[1, 0], raw[2, 3] = 1e160, -1e300
     with warnings.catch_warnings():
