@@ -39,6 +39,8 @@ from training.scoring import (
 )
 
 SCHEMA_VERSION = 2
+# Version 1 is version 2 without the scaler's log mask and the reconstruction distance.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 
@@ -83,7 +85,8 @@ def save_bundle(
         "weights_file": WEIGHTS,
         "score": (
             "scaled = (signed_log(features) - scaler.center) / scaler.scale, where signed_log "
-            "is sign(x) * log1p(|x|) on the columns scaler.log marks; score = mean over "
+            "is sign(x) * log1p(|x|) on the columns scaler.log marks, then clipped to "
+            "+-scaler.clip when it is set; score = mean over "
             "networks of sum(feature_weights * (scaled - reconstruction)^2) / error_scale "
             "+ (code - code_center)' code_precision (code - code_center) / distance_scale "
             "(when distance_scale is set) + sum((reconstruction - reconstruction_center)^2) / "
@@ -115,10 +118,10 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BundleError(f"{file}: not valid JSON ({exc})") from exc
     version = manifest.get("schema_version") if isinstance(manifest, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{file}: schema version {version!r} is not supported "
-            f"(this fraudstream reads version {SCHEMA_VERSION}); retrain the bundle"
+            f"{file}: schema version {version!r} is not supported (this fraudstream reads "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}); retrain the bundle"
         )
     features = manifest.get("features")
     if (
@@ -165,6 +168,7 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
         or feature_weights.shape != (n,)
     ):
         raise BundleError(f"{file}: scaler or feature weights do not match {n} features")
+    _check_log_mask(file, manifest, n)
     if not (_finite(scaler.center) and _finite(scaler.scale) and (scaler.scale > 0).all()):
         raise BundleError(f"{file}: scaler values must be finite with positive scales")
     if not (_finite(feature_weights) and (feature_weights >= 0).all()):
@@ -183,6 +187,15 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
     return manifest, detector
 
 
+def _check_log_mask(file: Path, manifest: dict[str, Any], n: int) -> None:
+    """From version 2 on, the scaler must say, with one JSON boolean per feature, what it logs."""
+    if manifest["schema_version"] < 2:
+        return
+    log = manifest["scaler"].get("log") if isinstance(manifest["scaler"], dict) else None
+    if not (isinstance(log, list) and len(log) == n and all(isinstance(v, bool) for v in log)):
+        raise BundleError(f"{file}: scaler 'log' must be a list of {n} booleans, one per feature")
+
+
 def library_versions() -> dict[str, str]:
     """Return the versions of Python and of the libraries that shape a bundle."""
     versions = {"python": platform.python_version()}
@@ -196,6 +209,9 @@ def library_versions() -> dict[str, str]:
 
 def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network:
     weights_file = path / manifest.get("weights_file", WEIGHTS)
+    error_scale = _scale(path, index, spec, "error_scale")
+    distance_scale = _scale(path, index, spec, "distance_scale")
+    reconstruction_scale = _scale(path, index, spec, "reconstruction_scale")
     try:
         with np.load(weights_file, allow_pickle=False) as arrays:
             layers = []
@@ -215,17 +231,17 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
                     raise BundleError(f"{weights_file}: network {index} layer {j} is not finite")
                 layers.append(Dense(kernel, bias, layer["activation"]))
             distance = None
-            if spec.get("distance_scale") is not None:
+            if distance_scale is not None:
                 distance = CodeDistance(
                     arrays[f"network{index}_code_center"].astype(np.float64),
                     arrays[f"network{index}_code_precision"].astype(np.float64),
-                    float(spec["distance_scale"]),
+                    distance_scale,
                 )
             spread = None
-            if spec.get("reconstruction_scale") is not None:
+            if reconstruction_scale is not None:
                 spread = ReconstructionDistance(
                     arrays[f"network{index}_reconstruction_center"].astype(np.float64),
-                    float(spec["reconstruction_scale"]),
+                    reconstruction_scale,
                 )
     except FileNotFoundError:
         raise BundleError(f"{weights_file}: missing; the bundle is incomplete") from None
@@ -233,9 +249,8 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
         raise BundleError(f"{weights_file}: lacks array {exc}; the bundle is incomplete") from exc
     except (OSError, ValueError) as exc:
         raise BundleError(f"{weights_file}: unreadable ({exc})") from exc
-    error_scale = float(spec["error_scale"])
-    if not (np.isfinite(error_scale) and error_scale > 0):
-        raise BundleError(f"{path / MANIFEST}: network {index} error_scale must be positive")
+    if error_scale is None or not (np.isfinite(error_scale) and error_scale > 0):
+        raise BundleError(f"{path / MANIFEST}: network {index} needs a positive error_scale")
     code_layer = int(spec.get("code_layer", 0))
     if not 0 <= code_layer < len(layers):
         raise BundleError(f"{path / MANIFEST}: network {index} code_layer is out of range")
@@ -258,6 +273,16 @@ def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network
                 f"{path / MANIFEST}: network {index} reconstruction_scale must be positive"
             )
     return Network(tuple(layers), error_scale, code_layer, distance, spread)
+
+
+def _scale(path: Path, index: int, spec: dict, key: str) -> float | None:
+    """Read an optional scale of a network's spec; a value that is not a number names the key."""
+    value = spec.get(key) if isinstance(spec, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BundleError(f"{path / MANIFEST}: network {index} {key} must be a number")
+    return float(value)
 
 
 def _finite(array: np.ndarray) -> bool:

@@ -229,6 +229,20 @@ def _compare(args) -> int:
     return 0
 
 
+# Fit options that compare sets itself for every method, so a variant may not change them.
+_SET_BY_COMPARE = (
+    ("--features", "features"),
+    ("--drop-columns", "drop_columns"),
+    ("--label-column", "label_column"),
+    ("--train-on", "train_on"),
+    ("--threshold", "threshold"),
+    ("--seed", "seed"),
+    ("--test-size", "test_size"),
+    ("--validation-size", "validation_size"),
+    ("--split-seed", "split_seed"),
+)
+
+
 def variant_methods(specs: list[str]) -> dict[str, Method]:
     """Turn `LABEL=fit options` specs into autoencoder methods; a bad spec raises OptionError."""
     from training.__main__ import build_parser, fit_config
@@ -251,6 +265,12 @@ def variant_methods(specs: list[str]) -> dict[str, Method]:
             raise OptionError(
                 f"--variant {label!r}: {options!r} is not a list of fit options"
             ) from None
+        ignored = [flag for flag, field in _SET_BY_COMPARE if getattr(args, field) is not None]
+        if ignored:
+            raise OptionError(
+                f"--variant {label!r}: compare decides {', '.join(ignored)} for every method; "
+                "use compare's own options"
+            )
         methods[label] = autoencoder_method(fit_config(args))
     return methods
 

@@ -84,6 +84,11 @@ class FitConfig:
             f"--validation-size must be in (0, 1), got {self.validation_size}",
         )
         _check(self.scaling in METHODS, f"--scaling must be one of {', '.join(METHODS)}")
+        _check(
+            isinstance(self.log_columns, tuple | list)
+            and all(isinstance(name, str) for name in self.log_columns),
+            f"--log-columns must be a list of column names, got {self.log_columns!r}",
+        )
         _check(self.clip is None or self.clip > 0, f"--clip must be positive, got {self.clip}")
         _check(self.weighting in WEIGHTINGS, f"--weighting must be one of {', '.join(WEIGHTINGS)}")
         _check(self.train_on in TRAIN_ON, f"--train-on must be one of {', '.join(TRAIN_ON)}")

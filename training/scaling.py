@@ -32,6 +32,10 @@ class Scaler:
     clip: float | None = None
     log: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
+    def __post_init__(self) -> None:
+        # A mask of 0/1 integers would otherwise index columns by position.
+        object.__setattr__(self, "log", np.asarray(self.log, dtype=bool))
+
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Scale a (rows, features) matrix.
 

@@ -145,7 +145,8 @@ class Detector:
         training center (its squared scaled value): an explanation an analyst can read, not a
         causal attribution.
         """
-        # Absurd inputs (an amount of 1e160) overflow to inf or nan; `alerts` flags those.
+        # Absurd inputs (a V column of 1e160) overflow to inf or nan; `alerts` flags those.
+        # A logged column (Amount) stays finite: log1p(1e160) is about 368.
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = self.scaler.transform(features)
             total = np.zeros_like(scaled)

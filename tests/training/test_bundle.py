@@ -93,6 +93,18 @@ def _edit_network(path, index, **changes):
     (path / MANIFEST).write_text(json.dumps(manifest))
 
 
+def test_version_1_bundles_still_load(bundle_dir):
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    manifest["schema_version"] = 1
+    del manifest["scaler"]["log"]
+    for network in manifest["networks"]:
+        network.pop("reconstruction_scale")
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+    detector = load_detector(bundle_dir)
+    assert not detector.scaler.log.any()
+    assert all(network.spread is None for network in detector.networks)
+
+
 @pytest.mark.parametrize(
     "breakage, message",
     [
@@ -104,7 +116,9 @@ def _edit_network(path, index, **changes):
         (lambda p: _edit_manifest(p, features=["a", "b"]), "do not match 2 features"),
         (lambda p: (p / WEIGHTS).unlink(), "weights.npz: missing"),
         (lambda p: (p / WEIGHTS).write_bytes(b"junk"), "weights.npz: unreadable"),
-        (lambda p: _edit_manifest(p, networks=[{"layers": []}]), "malformed entry"),
+        (lambda p: _edit_manifest(p, networks=[{"layers": []}]), "needs a positive error_scale"),
+        (lambda p: _edit_manifest(p, networks=[["not", "a", "dict"]]), "malformed entry"),
+        (lambda p: _edit_network(p, 0, distance_scale="big"), "distance_scale must be a number"),
         (lambda p: _replace_array(p, "network0_layer0_bias", np.zeros(5)), "do not fit"),
         (lambda p: _replace_array(p, "network0_layer1_kernel", np.zeros(6)), "do not fit"),
         (
@@ -121,6 +135,8 @@ def _edit_network(path, index, **changes):
             "reconstruction center must be finite",
         ),
         (lambda p: _edit_scaler(p, log=[True]), "do not match 3 features"),
+        (lambda p: _edit_scaler(p, log=["false", "false", "true"]), "list of 3 booleans"),
+        (lambda p: _edit_scaler(p, log=None), "list of 3 booleans"),
         (lambda p: _edit_network(p, 0, reconstruction_scale=0.0), "reconstruction_scale must be"),
     ],
 )

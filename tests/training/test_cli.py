@@ -7,8 +7,6 @@ import sys
 import pandas as pd
 import pytest
 
-from training.__main__ import build_parser, fit_config
-
 pytestmark = pytest.mark.slow
 
 FAST = ["--epochs", "3", "--patience", "0", "--ensemble", "1", "--batch-size", "64"]
@@ -88,21 +86,6 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
     assert manifest["scaler"]["log"] == [False] * 29  # the tutorial scales Amount as it is
     assert manifest["networks"][0]["reconstruction_scale"] is None
     assert "unlabelled" in result.stderr
-
-
-def test_score_part_and_scaling_options_reach_the_config():
-    args = ["fit", "--data", "d.csv", "--model-dir", "m"]
-    default = fit_config(build_parser().parse_args(args))
-    assert default.log_columns == ("Amount",) and default.reconstruction_distance
-    assert default.scaling == "central"
-    changed = fit_config(
-        build_parser().parse_args(
-            [*args, "--log-columns", "Amount, Fee", "--reconstruction-distance", "off"]
-        )
-    )
-    assert changed.log_columns == ("Amount", "Fee") and not changed.reconstruction_distance
-    none = fit_config(build_parser().parse_args([*args, "--log-columns", ""]))
-    assert none.log_columns == ()
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,7 @@ def test_variants_are_autoencoders_with_fit_options():
         ("pca=--epochs 2", "already taken"),
         ("x=--no-such-option", "not a list of fit options"),
         ("x=--scaling minmax", "--scaling must be one of"),
+        ("x=--train-on normal --seed 3", "compare decides --train-on, --seed"),
     ]:
         with pytest.raises(OptionError, match=message):
             variant_methods([spec])

@@ -96,3 +96,9 @@ def test_rejects_unknown_method_and_bad_clip(features):
     assert set(METHODS) == {"central", "robust", "standard"}
     with pytest.raises(OptionError, match="clip"):
         fit_scaler(features, "standard", clip=0)
+
+
+def test_a_0_1_integer_log_mask_means_columns_not_positions():
+    scaler = Scaler("standard", np.zeros(3), np.ones(3), log=np.array([0, 0, 1]))
+    out = scaler.transform(np.array([[9.0, 9.0, 9.0]]))
+    np.testing.assert_allclose(out, [[9.0, 9.0, np.log1p(9.0)]])
