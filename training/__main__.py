@@ -33,6 +33,15 @@ _FIT_OPTIONS = [
     ("--validation-size", "validation_size", float, "share of training rows for validation"),
     ("--split-seed", "split_seed", int, "seed of the train/validation/test split"),
 ]
+# Score parts of `fit` switched with on/off: (flag, FitConfig field, help).
+_SWITCHES = [
+    ("--code-distance", "code_distance", "add the code's Mahalanobis distance to the score"),
+    (
+        "--reconstruction-distance",
+        "reconstruction_distance",
+        "add the reconstruction's distance from the mean training reconstruction",
+    ),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,16 +123,9 @@ def _add_fit(commands) -> None:
         type=float,
         help="clip scaled features to +-TRAIN_CLIP for training only; 0 off (3)",
     )
-    p.add_argument(
-        "--code-distance",
-        choices=["on", "off"],
-        help="add the code's Mahalanobis distance to the reconstruction error (on)",
-    )
-    p.add_argument(
-        "--reconstruction-distance",
-        choices=["on", "off"],
-        help="add the reconstruction's distance from the mean training reconstruction (on)",
-    )
+    for flag, field, text in _SWITCHES:
+        on = "on" if getattr(FitConfig(), field) else "off"
+        p.add_argument(flag, dest=field, choices=["on", "off"], help=f"{text} ({on})")
     for flag, field, kind, text in _FIT_OPTIONS:
         p.add_argument(flag, dest=field, type=kind, help=f"{text} ({getattr(FitConfig(), field)})")
     p.set_defaults(handler=_fit)
@@ -192,10 +194,9 @@ def fit_config(args) -> FitConfig:
         changes["clip"] = args.clip or None
     if args.train_clip is not None:
         changes["train_clip"] = args.train_clip or None
-    if args.code_distance is not None:
-        changes["code_distance"] = args.code_distance == "on"
-    if args.reconstruction_distance is not None:
-        changes["reconstruction_distance"] = args.reconstruction_distance == "on"
+    for _, field, _ in _SWITCHES:
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field) == "on"
     if args.log_columns is not None:
         changes["log_columns"] = _names(args.log_columns)
     return dataclasses.replace(PRESETS[args.preset], **changes).validated()

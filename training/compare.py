@@ -229,17 +229,17 @@ def _compare(args) -> int:
     return 0
 
 
-# Fit options that compare sets itself for every method, so a variant may not change them.
+# Fit settings that compare sets itself for every method, so a variant may not change them.
 _SET_BY_COMPARE = (
-    ("--features", "features"),
-    ("--drop-columns", "drop_columns"),
-    ("--label-column", "label_column"),
-    ("--train-on", "train_on"),
-    ("--threshold", "threshold"),
-    ("--seed", "seed"),
-    ("--test-size", "test_size"),
-    ("--validation-size", "validation_size"),
-    ("--split-seed", "split_seed"),
+    "features",
+    "drop_columns",
+    "label_column",
+    "train_on",
+    "threshold",
+    "seed",
+    "test_size",
+    "validation_size",
+    "split_seed",
 )
 
 
@@ -265,7 +265,11 @@ def variant_methods(specs: list[str]) -> dict[str, Method]:
             raise OptionError(
                 f"--variant {label!r}: {options!r} is not a list of fit options"
             ) from None
-        ignored = [flag for flag, field in _SET_BY_COMPARE if getattr(args, field) is not None]
+        ignored = [
+            "--" + field.replace("_", "-")
+            for field in _SET_BY_COMPARE
+            if getattr(args, field) is not None
+        ]
         if ignored:
             raise OptionError(
                 f"--variant {label!r}: compare decides {', '.join(ignored)} for every method; "

@@ -116,29 +116,31 @@ def fit_detector(
         models.append(model)
         histories.append(history)
         bare.append(Network(export_layers(model), 1.0, code_layer))
+    # One forward pass per network over each of the two row sets: (code, reconstruction).
+    fit_passes = [net.forward(x_fit) for net in bare]
+    ref_passes = [net.forward(x_ref) for net in bare]
     ones = np.ones(len(feature_names))
-    per_feature = [squared_errors(x_ref, net.reconstruct(x_ref), ones) for net in bare]
+    per_feature = [squared_errors(x_ref, reconstruction, ones) for _, reconstruction in ref_passes]
     weights = ones
     if config.weighting == "inverse_error":
         # Standardised residuals: a feature that is always hard to reconstruct must not
         # dominate the score; guard against a feature reconstructed perfectly.
         mean_error = np.mean([errors.mean(axis=0) for errors in per_feature], axis=0)
         weights = 1.0 / np.maximum(mean_error, 1e-6)
+    q = config.score_quantile
     networks = tuple(
         Network(
             net.layers,
-            _quantile_or_one((errors * weights).sum(axis=1), config.score_quantile),
+            _quantile_or_one((errors * weights).sum(axis=1), q),
             code_layer,
-            fit_code_distance(net.forward(x_fit)[0], net.forward(x_ref)[0], config.score_quantile)
-            if config.code_distance
-            else None,
-            fit_reconstruction_distance(
-                net.reconstruct(x_fit), net.reconstruct(x_ref), config.score_quantile
-            )
+            fit_code_distance(fit_code, ref_code, q) if config.code_distance else None,
+            fit_reconstruction_distance(fit_out, ref_out, q)
             if config.reconstruction_distance
             else None,
         )
-        for net, errors in zip(bare, per_feature, strict=True)
+        for net, errors, (fit_code, fit_out), (ref_code, ref_out) in zip(
+            bare, per_feature, fit_passes, ref_passes, strict=True
+        )
     )
     detector = Detector(feature_names, scaler, networks, weights, threshold=0.0)
     return FittedDetector(detector, models, histories)
