@@ -1,8 +1,9 @@
 """Decode a batch of raw Kafka messages into a feature matrix, setting aside what cannot be scored.
 
-Pure: no I/O, no clock. The hot path is one `orjson.loads` per message and one numpy array per
-batch; anything unusual (NaN literals, huge numbers) takes a slower path that only bad input
-pays for.
+Pure: no I/O, no clock. The hot path (`consumer.typed`) decodes each well-formed message
+straight into a struct of floats and the batch into one numpy array; anything unusual (bad
+input, NaN literals, huge numbers) takes the reference path below, one `orjson.loads` per
+message, which defines what is accepted and why the rest is rejected.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import orjson
 
 from consumer.errors import InvalidMessageError
+from consumer.typed import EVENT_TIME_FIELD, ID_FIELD, TypedBatch, typed_decoder
 
 NOT_JSON = "not_json"
 NOT_OBJECT = "not_object"
@@ -29,8 +31,6 @@ NON_FINITE = "non_finite"
 OVERSIZED = "oversized"
 REASONS = (NOT_JSON, NOT_OBJECT, MISSING_FEATURE, NON_NUMERIC, NON_FINITE, OVERSIZED)
 
-ID_FIELD = "transaction_id"
-EVENT_TIME_FIELD = "event_time"
 _NUMBER_TYPES = frozenset((int, float))  # bool is excluded on purpose: true is not a number
 _LARGEST_FLOAT_INT = 2**1023  # ints beyond this overflow float64 to inf
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
@@ -72,6 +72,9 @@ def decode_batch(
 ) -> Decoded:
     """Decode messages into a float64 matrix with one column per feature, in `feature_names` order.
 
+    Well-formed messages take the typed fast path (`consumer.typed`); the rest are parsed one
+    by one with `parse_value`, which defines what is accepted and why the rest is rejected.
+
     Parameters:
         messages: consumed messages, errors already removed.
         feature_names: the model's features; each must be a numeric field of the JSON object.
@@ -87,34 +90,74 @@ def decode_batch(
     >>> batch.features, batch.transaction_ids, [(r.reason, r.detail) for r in batch.rejected]
     (array([[1. , 2.5]]), ['t-0-7'], [('missing_feature', "no field 'b'")])
     """
-    accepted: list[InputMessage] = []
+    values = [message.value() for message in messages]
+    decoder = typed_decoder(tuple(feature_names))
+    if decoder is None:
+        fast = TypedBatch([], np.empty((0, len(feature_names))), [], [], list(range(len(values))))
+    else:
+        fast = decoder.decode(values, max_bytes)
+    if not fast.others:  # the usual batch: nothing unusual, no copies
+        accepted = list(messages)
+        return Decoded(
+            accepted,
+            fast.features,
+            transaction_ids(fast.ids, accepted),
+            event_times(fast.times, accepted),
+            [],
+        )
+    return _merge(messages, values, fast, feature_names, max_bytes)
+
+
+def _merge(
+    messages: Sequence[InputMessage],
+    values: list[bytes | None],
+    fast: TypedBatch,
+    feature_names: Sequence[str],
+    max_bytes: int,
+) -> Decoded:
+    """Parse what the fast path left with `parse_value`; return all rows in batch order."""
     rows: list[tuple[Any, ...]] = []
     objects: list[dict[str, Any]] = []
+    parsed: list[int] = []
     rejected: list[Rejected] = []
     getter = _row_getter(feature_names)
-    for message in messages:
+    for i in fast.others:
         try:
-            row, obj = parse_value(message.value(), feature_names, max_bytes, getter)
+            row, obj = parse_value(values[i], feature_names, max_bytes, getter)
         except InvalidMessageError as exc:
-            rejected.append(Rejected(message, exc.reason, exc.detail))
+            rejected.append(Rejected(messages[i], exc.reason, exc.detail))
             continue
-        accepted.append(message)
+        parsed.append(i)
         rows.append(row)
         objects.append(obj)
     width = len(feature_names)
     flat = np.fromiter(chain.from_iterable(rows), np.float64, len(rows) * width)
-    features = flat.reshape(len(rows), width)
+    order = np.argsort(np.array(fast.decoded + parsed, dtype=np.int64), kind="stable")
+    features = np.concatenate([fast.features, flat.reshape(len(rows), width)])[order]
+    positions = [(fast.decoded + parsed)[k] for k in order.tolist()]
+    ids = fast.ids + [obj.get(ID_FIELD) for obj in objects]
+    times = fast.times + [obj.get(EVENT_TIME_FIELD) for obj in objects]
+    ids = [ids[k] for k in order.tolist()]
+    times = [times[k] for k in order.tolist()]
     finite = np.asarray(np.isfinite(features).all(axis=1))  # an array, not a scalar union
     if not finite.all():
-        for i in np.flatnonzero(~finite):
-            bad = feature_names[int(np.flatnonzero(~np.isfinite(features[i]))[0])]
-            rejected.append(Rejected(accepted[i], NON_FINITE, f"{bad} is not a finite number"))
-        accepted = [m for m, ok in zip(accepted, finite, strict=True) if ok]
-        objects = [o for o, ok in zip(objects, finite, strict=True) if ok]
+        for k in np.flatnonzero(~finite):
+            bad = feature_names[int(np.flatnonzero(~np.isfinite(features[k]))[0])]
+            message = messages[positions[k]]
+            rejected.append(Rejected(message, NON_FINITE, f"{bad} is not a finite number"))
+        keep = finite.tolist()
+        positions = [p for p, ok in zip(positions, keep, strict=True) if ok]
+        ids = [v for v, ok in zip(ids, keep, strict=True) if ok]
+        times = [v for v, ok in zip(times, keep, strict=True) if ok]
         features = features[finite]
-    ids = [transaction_id(obj, m) for obj, m in zip(objects, accepted, strict=True)]
-    times = np.array([event_time(obj, m) for obj, m in zip(objects, accepted, strict=True)])
-    return Decoded(accepted, features, ids, times.reshape(len(accepted)), rejected)
+    accepted = [messages[p] for p in positions]
+    return Decoded(
+        accepted,
+        features,
+        transaction_ids(ids, accepted),
+        event_times(times, accepted),
+        rejected,
+    )
 
 
 def parse_value(
@@ -161,20 +204,45 @@ def parse_value(
     return row, obj
 
 
-def transaction_id(obj: dict[str, Any], message: InputMessage) -> str:
-    """Return the `transaction_id` field, else the message key, else topic-partition-offset."""
-    value = obj.get(ID_FIELD)
-    if isinstance(value, str) and value and _encodable(value):
-        return value
-    if type(value) is int:
-        return str(value)
+def transaction_ids(fields: list[Any], messages: Sequence[InputMessage]) -> list[str]:
+    """Return each message's id (see `transaction_id`) from its `transaction_id` field."""
+    ids = [
+        field if type(field) is str and field else transaction_id(field, message)
+        for field, message in zip(fields, messages, strict=True)
+    ]
+    if _encodable("".join(ids)):  # one check for the batch, not one per id
+        return ids
+    return [transaction_id(f, m) for f, m in zip(fields, messages, strict=True)]
+
+
+def transaction_id(field: Any, message: InputMessage) -> str:
+    """Return the `transaction_id` field, else the message key, else topic-partition-offset.
+
+    >>> from confluent_kafka import Message
+    >>> transaction_id(None, Message(topic="t", partition=1, offset=5, key=b"k"))
+    'k'
+    """
+    if isinstance(field, str) and field and _encodable(field):
+        return field
+    if type(field) is int:
+        return str(field)
     key = message.key()
     if key:
         return key.decode("utf-8", "replace")
     return f"{message.topic()}-{message.partition()}-{message.offset()}"
 
 
-def event_time(obj: dict[str, Any], message: InputMessage) -> float:
+def event_times(fields: list[Any], messages: Sequence[InputMessage]) -> np.ndarray:
+    """Return each message's event time (see `event_time`) from its `event_time` field."""
+    if fields and set(map(type, fields)) == {float}:
+        times = np.array(fields, dtype=np.float64)
+        if np.isfinite(times).all():  # the usual batch: numbers from the producer's clock
+            return times
+    times = np.array([event_time(f, m) for f, m in zip(fields, messages, strict=True)])
+    return times.reshape(len(fields))
+
+
+def event_time(field: Any, message: InputMessage) -> float:
     """Return the event time in epoch seconds: the `event_time` field, else the broker timestamp.
 
     The field may be a number of seconds since the epoch or an ISO 8601 string (UTC if it has
@@ -182,12 +250,12 @@ def event_time(obj: dict[str, Any], message: InputMessage) -> float:
     timestamp; NaN if there is none.
 
     >>> from confluent_kafka import Message
-    >>> event_time({"event_time": "2024-01-01T00:00:00Z"}, Message())
+    >>> event_time("2024-01-01T00:00:00Z", Message())
     1704067200.0
-    >>> event_time({"event_time": 10**400}, Message(timestamp=(1, 1500)))
+    >>> event_time(10**400, Message(timestamp=(1, 1500)))
     1.5
     """
-    value = obj.get(EVENT_TIME_FIELD)
+    value = field
     # isinstance narrows the type for mypy; the exact type() check leaves out bool.
     if isinstance(value, int | float) and type(value) in _NUMBER_TYPES:
         try:

@@ -10,6 +10,7 @@ from http.server import ThreadingHTTPServer
 from types import FrameType
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from threadpoolctl import threadpool_limits
 
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
@@ -81,6 +82,9 @@ def run(
         BundleError: the model bundle cannot be loaded.
         ConsumerError: a configuration, client or delivery failure.
     """
+    # A micro-batch is a few small matrix products: BLAS threads would only contend with the
+    # Kafka client's threads (and spin on a busy machine). Scale out with group members.
+    threadpool_limits(limits=1, user_api="blas")
     manifest, detector = load_bundle(settings.model_dir)
     health = Health()
     metrics = Metrics(registry)
