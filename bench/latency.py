@@ -45,6 +45,8 @@ class Quantiles:
 
 @dataclass(frozen=True)
 class LatencyRun:
+    ready_s: float  # process start to /readyz 200, on an empty topic
+    peak_rss: int  # bytes
     offered: float  # transactions per second asked of replay
     achieved: float  # transactions per second replay sent, first to last
     transactions: int
@@ -106,7 +108,7 @@ def latency_at(
     group = unique("latency")
     scorer = Scorer(bootstrap, model_dir, topic, group, work / f"{topic}.log")
     try:
-        scorer.wait_ready()
+        ready = scorer.wait_ready()
         replay = subprocess.run(
             [sys.executable, "-m", "consumer", "replay", "--bootstrap-servers", bootstrap,
              "--topic", topic, "--data", str(data), "--rate", str(rate), "--limit", str(count),
@@ -120,6 +122,7 @@ def latency_at(
         )
         time.sleep(0.5)  # the last acks' callbacks
         buckets = histogram_buckets(scorer.metrics(), HISTOGRAM)
+        peak = scorer.peak_rss()
     finally:
         scorer.stop()
     first, last, sent = send_span(bootstrap, topic, PARTITIONS)
@@ -132,6 +135,8 @@ def latency_at(
         appended.append(broker_ms / 1000 - event)
         scored.append(_epoch(alert["scored_at"]) - event)
     return LatencyRun(
+        ready_s=ready,
+        peak_rss=peak,
         offered=rate,
         achieved=(sent - 1) / (last - first) if last > first else float("nan"),
         transactions=sent,
