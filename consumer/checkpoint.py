@@ -237,6 +237,7 @@ class ExactlyOnce:
             self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
         except _AbortNeeded as exc:
             self.abort(str(exc))
+            self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
             return
         self.crash("after_commit")
         self.open = False
