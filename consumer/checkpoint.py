@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.errors import KafkaClientError
+from consumer.errors import DeliveryError, KafkaClientError
 from consumer.kafka import Source, TransactionalSink, TransactionalSource, fatal_error
 from consumer.logs import log_event
 from consumer.metrics import Metrics
@@ -25,6 +25,7 @@ from consumer.publish import Publisher
 
 CrashPoint = Callable[[str], None]
 RETRY_WAIT_S = 0.5
+RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
 
 
 def no_crash(_phase: str) -> None:
@@ -100,15 +101,25 @@ class AtLeastOnce:
     def commit(self, force: bool = False) -> None:
         """Flush the producer, then commit offsets.
 
+        Records still unacknowledged after the flush timeout (a broker restarting) defer the
+        commit to the next interval; librdkafka fails them after its message.timeout.ms.
+
         Raises:
-            DeliveryError: a record was not acknowledged; nothing is committed.
+            DeliveryError: a record failed, or, when forced, was not acknowledged in time;
+                nothing is committed.
         """
         if self.failed or not self.due(force):
             return
         pending = self.offsets.pending()
         if not pending:
             return
-        self.publisher.flush(self.flush_timeout)
+        remaining = self.publisher.flush(self.flush_timeout)
+        if remaining:
+            message = f"{remaining} records not acknowledged within {self.flush_timeout:g}s"
+            if force:
+                raise DeliveryError(message)
+            log_event("commit_deferred", logging.WARNING, reason=message)
+            return
         self.crash("before_commit")
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
@@ -296,7 +307,7 @@ class ExactlyOnce:
 
     def _call(self, name: str, call: Callable[[], object]) -> None:
         """Run one transactional call, retrying what librdkafka says is retriable."""
-        deadline = self.monotonic() + max(self.timeout, 60.0)
+        deadline = self.monotonic() + RETRY_FOR_S
         while True:
             try:
                 call()

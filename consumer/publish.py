@@ -125,18 +125,20 @@ class Publisher:
                 offset=message.offset(),
             )
 
-    def flush(self, timeout: float) -> None:
-        """Wait until every produced record is acknowledged.
+    def flush(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds until every produced record is acknowledged.
+
+        Returns:
+            How many records are still unacknowledged (the broker may be restarting).
 
         Raises:
-            DeliveryError: a record failed, or some were still unacknowledged after `timeout`.
+            DeliveryError: a record failed.
         """
         remaining = self.sink.flush(timeout)
         failures = self.failures.take()
         if failures:
             raise DeliveryError(f"{len(failures)} records not delivered, first: {failures[0]}")
-        if remaining:
-            raise DeliveryError(f"{remaining} records not acknowledged within {timeout:g}s")
+        return remaining
 
     def _alert_delivered(
         self, event_time: float, error: KafkaError | None, message: Message
