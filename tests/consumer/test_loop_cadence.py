@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from fakes import FakeDetector, FakeSink, FakeSource, fake_run_settings, message
 from prometheus_client import CollectorRegistry
 
+from consumer.checkpoint import AtLeastOnce
 from consumer.loop import ACK_POLL_S, ScoringLoop
 from consumer.metrics import Metrics
+from consumer.publish import Publisher
 
 GOOD = b'{"a": 1, "b": 1, "c": 1}'
 FRAUD = b'{"a": 3, "b": 2, "c": 1}'
@@ -30,7 +32,10 @@ def build(batches):
     sink = FakeSink(source.events)
     settings = fake_run_settings(batch_size=500, batch_timeout=0.5, commit_interval=60)
     registry = CollectorRegistry()
-    loop = ScoringLoop(source, sink, FakeDetector(), "m", Metrics(registry), settings)
+    metrics = Metrics(registry)
+    publisher = Publisher(sink, metrics, settings.alert_topic, settings.dlq_topic)
+    checkpoint = AtLeastOnce(source, publisher, metrics, 60, settings.flush_timeout)
+    loop = ScoringLoop(source, publisher, checkpoint, FakeDetector(), "m", metrics, settings)
     return loop, source, sink, registry
 
 

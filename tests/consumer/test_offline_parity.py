@@ -7,9 +7,11 @@ import orjson
 from fakes import FakeSink, FakeSource, fake_run_settings, message
 from prometheus_client import CollectorRegistry
 
+from consumer.checkpoint import AtLeastOnce
 from consumer.config import KafkaSettings, ReplaySettings
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.publish import Publisher
 from consumer.replay import replay
 from training.bundle import load_detector, save_bundle
 from training.pipeline import run_score
@@ -59,7 +61,10 @@ def test_streamed_scores_equal_offline_scores_bit_for_bit(tmp_path):
     out = FakeSink(source.events)
     settings = fake_run_settings(scores_topic="scores", commit_interval=0)
     detector = load_detector(model_dir)
-    loop = ScoringLoop(source, out, detector, "m", Metrics(CollectorRegistry()), settings)
+    metrics = Metrics(CollectorRegistry())
+    publisher = Publisher(out, metrics, "alerts", "dlq", "scores")
+    checkpoint = AtLeastOnce(source, publisher, metrics, 0, settings.flush_timeout)
+    loop = ScoringLoop(source, publisher, checkpoint, detector, "m", metrics, settings)
     loop.run(stopping=lambda: not source.batches)
 
     streamed = {orjson.loads(r.value)["transaction_id"]: r.value for r in out.on("scores")}
