@@ -9,23 +9,25 @@ BEGIN = "<!-- bench:begin (written by python -m bench; edit the text around it) 
 END = "<!-- bench:end -->"
 
 
-def rate_row(number: str, what: str, rate: float, raw: float, unit: str = "msg/s") -> str:
+def rate_row(number: str, what: str, rate: float, raw: float | None, unit: str = "msg/s") -> str:
     """A table row for a rate, with its ratio to the raw-consume rate.
 
     >>> rate_row("2", "scoring", 50_000, 200_000)
     '| 2 | scoring | 50,000 msg/s | 0.250 |'
     """
-    return f"| {number} | {what} | {rate:,.0f} {unit} | {rate / raw:.3f} |"
+    ratio = f"{rate / raw:.3f}" if raw else "n/a (no raw consume)"
+    return f"| {number} | {what} | {rate:,.0f} {unit} | {ratio} |"
 
 
-def time_row(number: str, what: str, seconds: float, raw: float) -> str:
+def time_row(number: str, what: str, seconds: float, raw: float | None) -> str:
     """A table row for a duration, with the number of messages raw consume reads meanwhile.
 
     >>> time_row("4", "p99", 0.012, 200_000)
     '| 4 | p99 | 12.0 ms | 2,400 raw msgs |'
     """
     shown = f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
-    return f"| {number} | {what} | {shown} | {seconds * raw:,.0f} raw msgs |"
+    ratio = f"{seconds * raw:,.0f} raw msgs" if raw else "n/a (no raw consume)"
+    return f"| {number} | {what} | {shown} | {ratio} |"
 
 
 def plain_row(number: str, what: str, figure: str, ratio: str = "n/a") -> str:
@@ -38,7 +40,7 @@ def mib(size: int) -> str:
 
 def render(results: dict[str, Any]) -> str:
     """Return the Markdown of a run: where, how, then one table of every figure."""
-    raw = results["raw"]
+    raw = results.get("raw")
     lines = [
         f"Run {results['started']} on {results['machine']}.",
         f"Command: `{results['command']}` ({results['duration_s']:.0f} s in all).",
@@ -48,8 +50,9 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| # | figure | value | ratio to raw consume |",
         "|---|---|---|---|",
-        rate_row("1", f"raw consume, bare consumer ({results['topic']})", raw, raw),
     ]
+    if raw:
+        lines.append(rate_row("1", f"raw consume, bare consumer ({results['topic']})", raw, raw))
     groups = {g["processes"]: g for g in results.get("groups", [])}
     if 1 in groups:
         one = groups[1]
