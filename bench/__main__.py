@@ -159,19 +159,50 @@ def machine() -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--bootstrap-servers", help="use this broker (default: start one)")
-    parser.add_argument("--messages", type=int, default=300_000, help="throughput topic size")
-    parser.add_argument("--fit-rows", type=int, default=284_807)
-    parser.add_argument("--reference-messages", type=int, default=200)
-    parser.add_argument("--rates", type=float, nargs="+", default=[5_000.0, 20_000.0])
-    parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument("--latency-rows", type=int, default=20_000, help="replayed in a loop")
-    parser.add_argument("--only", help=f"comma-separated phases of {','.join(PHASES)}")
-    parser.add_argument("--model-dir", type=Path, help="bundle to score with (default: fit's)")
-    parser.add_argument("--work", type=Path, help="keep data, logs and results.json here")
     parser.add_argument(
-        "--write", type=Path, default=REPO / "BENCHMARKS.md", help="Markdown file to update"
+        "--messages", type=int, default=300_000, help="throughput topic size (300,000)"
+    )
+    parser.add_argument(
+        "--fit-rows", type=int, default=284_807, help="synthetic rows for fit (284,807)"
+    )
+    parser.add_argument(
+        "--reference-messages", type=int, default=200, help="messages the Keras way scores (200)"
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[5_000.0, 20_000.0],
+        help="offered tx/s (5000 20000)",
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=10.0, help="seconds per offered rate (10)"
+    )
+    parser.add_argument(
+        "--latency-rows",
+        type=int,
+        default=20_000,
+        help="rows of the replayed CSV, in a loop (20,000)",
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated phases of {','.join(PHASES)}; all without it"
+    )
+    parser.add_argument("--model-dir", type=Path, help="bundle to score with; without it, fit's")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep data, logs and results.json here; a new temporary directory without it",
+    )
+    parser.add_argument(
+        "--write",
+        type=Path,
+        default=REPO / "BENCHMARKS.md",
+        help="Markdown file to update (BENCHMARKS.md)",
     )
     return parser.parse_args(argv)
 
