@@ -103,6 +103,7 @@ class RunSettings:
     max_message_bytes: int = 65536
     top_features: int = 3
     auto_offset_reset: str = "earliest"
+    reload_interval: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("input_topic", "alert_topic", "dlq_topic", "group_id"):
@@ -113,7 +114,7 @@ class RunSettings:
         if len(set(topics)) != len(topics):
             raise ConfigError("input, alert, dead-letter and scores topics must all differ")
         _positive(self, "batch_size", "batch_timeout", "flush_timeout", "max_message_bytes")
-        _positive(self, "top_features")
+        _positive(self, "top_features", "reload_interval")
         if self.commit_interval < 0:
             raise ConfigError("commit-interval must be 0 (every batch) or more")
         if not 0 <= self.metrics_port <= 65535:

@@ -24,6 +24,7 @@ from consumer.kafka import Sink, Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
+from consumer.models import Model, ModelWatch, describe
 from consumer.offsets import OffsetTracker, position
 from consumer.publish import Publisher
 from training.scoring import Detector
@@ -43,7 +44,9 @@ class ScoringLoop:
         health: Health | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        models: ModelWatch | None = None,
     ):
+        self.models = models
         self.source = source
         self.detector = detector
         self.model = ModelInfo(model_version, detector.threshold, detector.feature_names)
@@ -82,7 +85,10 @@ class ScoringLoop:
         log_event("stopped")
 
     def step(self) -> None:
-        """Run one batch through every stage."""
+        """Run one batch through every stage (with the newest model, when one appeared)."""
+        newer = self.models.poll() if self.models is not None else None
+        if newer is not None:
+            self.use(newer)
         messages = self.consume()
         if messages:
             decoded, contributions = self.score(messages)
@@ -91,6 +97,20 @@ class ScoringLoop:
             self.update_lag(messages)
         self.sink.poll(0)
         self.commit()
+
+    def use(self, model: Model) -> None:
+        """Score the next batches with `model`: between batches, so none is half scored by each."""
+        previous = self.model.version
+        self.detector = model.detector
+        self.model = ModelInfo(
+            model.version, model.detector.threshold, model.detector.feature_names
+        )
+        describe(self.metrics, model)
+        self.metrics.model_reloads.labels("loaded").inc()
+        self.health.model_version = model.version
+        log_event(
+            "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
+        )
 
     def consume(self) -> list[Message]:
         """Return up to batch-size messages, logging (and skipping) per-partition errors."""

@@ -11,6 +11,7 @@ and is looked at again only once its files change.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from consumer.logs import log_event
+from consumer.metrics import Metrics
 from training.bundle import MANIFEST, load_bundle
 from training.errors import BundleError
+from training.reference import expected_alert_ratio, reference_of
 from training.scoring import Detector
 
 Loader = Callable[[Path], tuple[dict[str, Any], Detector]]
@@ -74,7 +77,7 @@ class ModelDirectory:
     @property
     def watches(self) -> bool:
         """Whether newer bundles can appear: `root` is a directory of bundles."""
-        return not (self.root / MANIFEST).exists()
+        return self.root.is_dir() and not (self.root / MANIFEST).exists()
 
     def first(self) -> Model:
         """Return the model to start with.
@@ -138,6 +141,50 @@ class ModelDirectory:
             log_event("model_refused", logging.WARNING, path=str(path), reason=str(exc))
             return None
         return model
+
+
+class ModelWatch:
+    """Look for a newer bundle at most every `interval` seconds; the loop asks between batches.
+
+    Parameters:
+        directory: where bundles appear.
+        current: the model scoring now.
+        interval: seconds between two looks at the directory.
+        monotonic: the clock (a fake one in tests).
+    """
+
+    def __init__(
+        self,
+        directory: ModelDirectory,
+        current: Model,
+        interval: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.directory = directory
+        self.current = current
+        self.interval = interval
+        self.monotonic = monotonic
+        self.last_look = monotonic()
+
+    def poll(self) -> Model | None:
+        """Return a newer valid model when one appeared since the last look, else None."""
+        if not self.directory.watches or self.monotonic() - self.last_look < self.interval:
+            return None
+        self.last_look = self.monotonic()
+        newer = self.directory.newer(self.current)
+        if newer is not None:
+            self.current = newer
+        return newer
+
+
+def describe(metrics: Metrics, model: Model) -> None:
+    """Export `model` as the one scoring: version, threshold, expected alerts, drift baseline."""
+    metrics.describe_model(
+        model.version,
+        model.detector.threshold,
+        expected_alert_ratio(model.manifest),
+        reference_of(model.manifest),
+    )
 
 
 def _key(model: Model) -> tuple[datetime, str]:
