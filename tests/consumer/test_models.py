@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consumer.models import ModelDirectory
+from consumer.models import ModelDirectory, ModelWatch
 from training.bundle import MANIFEST, WEIGHTS, save_bundle
 from training.errors import BundleError
 from training.scaling import Scaler
@@ -115,3 +115,18 @@ def test_a_renamed_copy_with_a_later_creation_time_is_newer(tmp_path):
     (tmp_path / ".v2.tmp").rename(tmp_path / "v2")
     found = models.newer(current)
     assert found is not None and found.version == "v2"
+
+
+def test_the_watch_looks_at_most_once_per_interval(tmp_path):
+    bundle(tmp_path, "v1", 0)
+    directory = ModelDirectory(tmp_path)
+    now = [100.0]
+    watch = ModelWatch(directory, directory.first(), interval=10.0, monotonic=lambda: now[0])
+    bundle(tmp_path, "v2", 10)
+    now[0] = 105.0
+    assert watch.poll() is None  # too early to look
+    now[0] = 110.0
+    found = watch.poll()
+    assert found is not None and found.version == "v2" and watch.current is found
+    now[0] = 120.0
+    assert watch.poll() is None  # nothing newer since
