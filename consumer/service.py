@@ -21,6 +21,7 @@ from consumer.kafka import build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
 from training.bundle import load_bundle
 
@@ -115,14 +116,22 @@ def run(
     # A micro-batch is a few small matrix products: BLAS threads would only contend with the
     # Kafka client's threads (and spin on a busy machine). Scale out with group members.
     threadpool_limits(limits=1, user_api="blas")
-    manifest, detector = load_bundle(settings.model_dir)
-    health = Health()
     metrics = Metrics(registry)
+    directory = ModelDirectory(
+        settings.model_dir,
+        on_refused=lambda _path, _reason: metrics.model_reloads.labels("refused").inc(),
+        load=load_bundle,
+    )
+    model = directory.first()
+    manifest, detector = model.manifest, model.detector
+    health = Health()
+    describe(metrics, model)
     server = serve_metrics(settings, health, registry)
     try:
         log_event(
             "starting",
             model_version=manifest["model_version"],
+            model_path=str(model.path),
             threshold=detector.threshold,
             features=len(detector.feature_names),
             input_topic=settings.input_topic,
@@ -157,6 +166,7 @@ def run(
                 settings,
                 health,
                 crash=crash,
+                models=ModelWatch(directory, model, settings.reload_interval),
             )
             loop.run(stopping)
         finally:
