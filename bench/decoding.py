@@ -47,14 +47,16 @@ def decoder_rates(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float
             messages, names, 65536
         ),
     }
-    return {name: BATCH / _cpu_seconds(way) for name, way in ways.items()}
+    return {name: BATCH / seconds for name, seconds in _cpu_seconds(ways).items()}
 
 
-def _cpu_seconds(way: Callable[[], object]) -> float:
-    """Return the lower quartile of the CPU time of one call (others share this machine)."""
-    times = []
+def _cpu_seconds(ways: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Return each way's lower-quartile CPU time per call, the ways taking turns, so that
+    a busy minute of this shared machine slows them all alike."""
+    times: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(REPEATS):
-        started = time.process_time()
-        way()
-        times.append(time.process_time() - started)
-    return float(np.quantile(times, 0.25))
+        for name, way in ways.items():
+            started = time.process_time()
+            way()
+            times[name].append(time.process_time() - started)
+    return {name: float(np.quantile(spent, 0.25)) for name, spent in times.items()}
