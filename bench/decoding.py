@@ -51,8 +51,10 @@ def decoder_rates(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float
 
 
 def _cpu_seconds(ways: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Return each way's lower-quartile CPU time per call, the ways taking turns, so that
-    a busy minute of this shared machine slows them all alike."""
+    """Return each way's lower-quartile CPU time per call, the ways taking turns.
+
+    Taking turns, a busy minute of this shared machine slows every way alike.
+    """
     times: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(REPEATS):
         for name, way in ways.items():
