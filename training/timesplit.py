@@ -52,8 +52,8 @@ def split_in_time(
     return frame.iloc[:cut], frame.iloc[cut:]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Split the CSV named on the command line; exit 2 with one line on a bad file or option."""
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line of `python -m training.timesplit`."""
     parser = argparse.ArgumentParser(
         prog="python -m training.timesplit",
         description="Split a transactions CSV in time order (by its Time column, else file "
@@ -65,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--train-out", type=Path, required=True, help="CSV of the earlier rows")
     parser.add_argument("--stream-out", type=Path, required=True, help="CSV of the later rows")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Split the CSV named on the command line; exit 2 with one line on a bad file or option."""
+    args = build_parser().parse_args(argv)
     try:
         train, stream = split_in_time(read_csv(args.data), args.train_share)
     except TrainingError as exc:
