@@ -115,7 +115,7 @@ class ScoringLoop:
         contributions = self.detector.contributions(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.anomaly_score.observe_many(contributions.sum(axis=1))
+        self.metrics.observe_scores(contributions.sum(axis=1))
         return decoded, contributions
 
     def publish(self, decoded: Decoded, contributions: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from training.bundle import load_bundle
+from training.reference import expected_alert_ratio, reference_of
 
 SHUTDOWN_FLUSH_S = 10.0
 FORCED_EXIT_CODE = 1
@@ -84,6 +85,12 @@ def run(
     manifest, detector = load_bundle(settings.model_dir)
     health = Health()
     metrics = Metrics(registry)
+    metrics.describe_model(
+        manifest["model_version"],
+        detector.threshold,
+        expected_alert_ratio(manifest),
+        reference_of(manifest),
+    )
     server = serve_metrics(settings, health, registry)
     try:
         log_event(
