@@ -86,6 +86,14 @@ class Metrics:
             registry=registry,
         )
         self.score_window = ScoreWindowMetrics(registry)
+        self.model_reloads = Counter(
+            "fraud_model_reloads",
+            "Newer model bundles found in the model directory, by outcome: loaded or refused.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("loaded", "refused"):
+            self.model_reloads.labels(outcome)
 
     def describe_model(
         self,

@@ -177,6 +177,18 @@ def model_panels() -> list[Panel]:
                 "{{model_version}}",
             )
         ),
+        chart(
+            "Model reloads",
+            "Newer bundles found in a directory of bundles, per interval: loaded (scoring "
+            "switched to it between two batches) or refused (incomplete, invalid or other "
+            "features; the consumer's model_refused log line says why).",
+            "short",
+            query(
+                f"sum by (outcome) (increase({metric('fraud_model_reloads_total')}"
+                "[$__rate_interval]))",
+                "{{outcome}}",
+            ),
+        ).draw_style(common.GraphDrawStyle.BARS),
     ]
 
 

@@ -66,6 +66,7 @@ def test_the_panels_the_on_call_person_needs(dashboard):
         "Dead letters by reason",
         "Model version",
         "Score drift (PSI)",
+        "Model reloads",
     } <= titles
 
 

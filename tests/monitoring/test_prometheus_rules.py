@@ -46,7 +46,7 @@ def test_every_rule_is_tested_firing_and_quiet(alert_rules):
 
 
 def test_every_rule_has_a_summary_and_a_runbook(alert_rules):
-    assert len(alert_rules) == 8
+    assert len(alert_rules) == 9
     for rule in alert_rules:
         assert rule["annotations"]["summary"].strip(), rule["alert"]
         assert rule["annotations"]["runbook"].strip(), rule["alert"]

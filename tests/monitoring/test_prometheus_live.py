@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 
 import pandas as pd
 import pytest
-import yaml
 from consumer_helpers import ConsumerProcess, produce, replay, wait_until_committed
-from kafka_helpers import REPO_ROOT
+from monitoring_helpers import PROMETHEUS_DIR, REPO_ROOT
 from prometheus_helpers import LocalPrometheus, api, instant, prometheus_local, scalar
 from prometheus_helpers import wait_for_value as wait_for
 
@@ -30,13 +28,8 @@ BAD = {
     b"bad-4": b"also not json",
 }
 REASONS = {"not_json": 2, "not_object": 1, "missing_feature": 1}
-ALERTS_YML = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTS_YML = PROMETHEUS_DIR / "alerts.yml"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "fraudstream.json"
-
-
-def rules() -> dict[str, str]:
-    groups = yaml.safe_load(ALERTS_YML.read_text())["groups"]
-    return {rule["alert"]: rule["expr"] for group in groups for rule in group["rules"]}
 
 
 def shifted_copy(csv, out):
@@ -50,10 +43,9 @@ def shifted_copy(csv, out):
 
 @pytest.mark.slow
 def test_live_prometheus_scrapes_the_consumer(
-    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path
+    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path, promtool, alert_rules
 ):
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool not found: install Debian's prometheus package (bootstrap does)"
+    rules = {rule["alert"]: rule["expr"] for rule in alert_rules}
     manifest = json.loads((model_bundle / "manifest.json").read_text())
     assert manifest["score_reference"]["rows"] > 0  # fit wrote the drift reference
     topics = scorer_topics(PARTITIONS)
@@ -88,7 +80,7 @@ def test_live_prometheus_scrapes_the_consumer(
 
         # Every rule loaded and evaluates without error.
         loaded = [r for g in api(url, "rules")["groups"] for r in g["rules"]]
-        assert sorted(r["name"] for r in loaded) == sorted(rules())
+        assert sorted(r["name"] for r in loaded) == sorted(rules)
         assert all(r["health"] == "ok" for r in loaded), loaded
 
         # The exposition passes promtool's lint and holds every metric the deploy files read.
@@ -104,7 +96,7 @@ def test_live_prometheus_scrapes_the_consumer(
         assert read <= exported | histograms, read - exported - histograms
 
         # Drift: low on the unshifted stream, past the rule's bound once shifted rows arrive.
-        drift_rule = rules()["FraudScoreDrift"]
+        drift_rule = rules["FraudScoreDrift"]
         unshifted = scalar(url, "fraud_score_drift")
         assert unshifted is not None
         assert instant(url, drift_rule) == {}

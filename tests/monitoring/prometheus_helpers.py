@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from kafka_helpers import REPO_ROOT
+from monitoring_helpers import REPO_ROOT
 
 PROMETHEUS_LOCAL = REPO_ROOT / "scripts" / "prometheus-local"
 
