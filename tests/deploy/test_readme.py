@@ -115,3 +115,14 @@ def test_the_tested_block_runs_as_written(tmp_path):
     stream = (tmp_path / "runs" / "try" / "stream.csv").read_text().splitlines()
     assert scores[0] == "score,alert" and len(scores) == len(stream)
     assert (tmp_path / "runs" / "try" / "report" / "metrics.json").is_file()
+
+
+def test_the_layout_names_every_module_and_folder():
+    text = README.read_text()
+    layout = text[text.index("## Layout") : text.index("## Your own data")]
+    named = set(re.findall(r"[\w.-]+", layout))
+    modules = {p.stem for d in ("training", "consumer") for p in (REPO / d).glob("*.py")}
+    folders = {p.name for d in ("tests", "deploy") for p in (REPO / d).iterdir() if p.is_dir()}
+    scripts = {p.name for p in (REPO / "scripts").iterdir()}
+    missing = (modules - {"__init__"}) | folders | scripts
+    assert sorted(missing - named - {"__pycache__"}) == []
