@@ -16,8 +16,15 @@ import pandas as pd
 from confluent_kafka import Message
 
 from bench.kafka import transactions
-from consumer.messages import decode_batch, event_times, parse_value, transaction_ids
-from consumer.typed import EVENT_TIME_FIELD, ID_FIELD, TypedDecoder
+from consumer.messages import (
+    EVENT_TIME_FIELD,
+    ID_FIELD,
+    TypedDecoder,
+    decode_batch,
+    event_times,
+    parse_value,
+    transaction_ids,
+)
 
 BATCH = 1000
 REPEATS = 200
