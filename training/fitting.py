@@ -5,24 +5,23 @@ Pure of file I/O: `training.pipeline` reads the CSV and writes the bundle around
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from training.config import FitConfig
+from training.console import Log
 from training.scaling import fit_scaler
 from training.scoring import (
     CodeDistance,
     Detector,
     Network,
     ReconstructionDistance,
+    score_contributions,
     squared_errors,
 )
 from training.threshold import Threshold, choose_threshold, parse_strategy
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -142,10 +141,9 @@ def fit_detector(
         )
     )
     threshold_rows = validation_rows if len(validation_rows) else fit_rows
-    unthresholded = Detector(feature_names, scaler, networks, weights, threshold=np.inf)
     threshold = choose_threshold(
         parse_strategy(config.threshold),
-        unthresholded.score(features[threshold_rows]),
+        score_contributions(scaler, networks, weights, features[threshold_rows]).sum(axis=1),
         validation_labels if len(validation_rows) else None,
     )
     detector = Detector(feature_names, scaler, networks, weights, threshold=threshold.value)

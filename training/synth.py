@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kurtosis
 
 from training.errors import OptionError
 
@@ -107,7 +106,7 @@ def _card_like(unit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # The same rows are in the wide tail of every column: some transactions are unusual in
     # many ways at once. A mixture's kurtosis is the base column's times E[s^4] / E[s^2]^2.
     wide = rng.random(len(unit)) < _TAIL_SHARE
-    base_kurtosis = kurtosis(unit, axis=0, fisher=False) if len(unit) > 3 else np.full(28, 3.0)
+    base_kurtosis = _kurtosis(unit) if len(unit) > 3 else np.full(unit.shape[1], 3.0)
     out = np.empty_like(unit)
     for j, (target, spread) in enumerate(zip(KURTOSIS, SPREAD, strict=True)):
         wide_variance = tail_variance((target + 3.0) / max(base_kurtosis[j], 1.0), _TAIL_SHARE)
@@ -115,6 +114,13 @@ def _card_like(unit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean_variance = 1.0 - _TAIL_SHARE + _TAIL_SHARE * wide_variance
         out[:, j] = unit[:, j] * scale * spread / np.sqrt(mean_variance)
     return out
+
+
+def _kurtosis(columns: np.ndarray) -> np.ndarray:
+    """Return each column's kurtosis, E[(x - mean)^4] / var^2 (3 for a normal distribution)."""
+    centered = columns - columns.mean(axis=0)
+    variance = np.square(centered).mean(axis=0)
+    return np.power(centered, 4).mean(axis=0) / np.where(variance > 0, variance**2, 1.0)
 
 
 def tail_variance(ratio: float, share: float) -> float:
