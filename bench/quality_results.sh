@@ -2,7 +2,7 @@
 # Produce every figure of docs/results.md: compare on the real ULB slice (both protocols) and on
 # cardio, thyroid, mammography and 50,000 synthetic rows. Runs from the repository root; the
 # datasets are in ../shared/datasets (DATASETS to change). Each set's table lands in
-# runs/results/<set>/summary.md (and results.json); sets run two at a time.
+# runs/results/<set>/summary.md (and results.json); the real sets run side by side.
 #
 #   bench/quality_results.sh [SEEDS]      # 5 seeds by default
 set -euo pipefail
@@ -23,10 +23,10 @@ compare() {  # NAME CSV [compare options...]
     echo "$name done: $out/$name/summary.md" >&2
 }
 
-compare ulb-slice "$datasets/ulb-slice.csv" --protocol unsupervised,production &
-compare cardio "$datasets/cardio.csv" --protocol unsupervised,production &
+both=(--protocol unsupervised,production)
+compare ulb-slice "$datasets/ulb-slice.csv" "${both[@]}" &
+compare cardio "$datasets/cardio.csv" "${both[@]}" &
+compare thyroid "$datasets/thyroid.csv" "${both[@]}" &
+compare mammography "$datasets/mammography.csv" "${both[@]}" &
 wait
-compare thyroid "$datasets/thyroid.csv" --protocol unsupervised,production &
-compare mammography "$datasets/mammography.csv" --protocol unsupervised,production &
-wait
-compare synthetic-50k "$out/synthetic-50k.csv" --protocol unsupervised,production
+compare synthetic-50k "$out/synthetic-50k.csv" "${both[@]}" --methods autoencoder,isolation_forest,pca
