@@ -17,6 +17,7 @@ from training.console import Log, stderr
 from training.errors import BundleError, DataError
 from training.fitting import fit_detector, split_rows, training_rows
 from training.metrics import ULB_PREVALENCE, detection_metrics, split_metrics, summary_table
+from training.reference import held_out_reference
 from training.threshold import Threshold
 
 
@@ -53,6 +54,9 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     }
     metrics = split_metrics(scores, labels, detector.threshold, ULB_PREVALENCE)
     fields = _manifest_fields(config, dataset, splits, fit_rows, fitted.threshold, metrics, seconds)
+    drift_reference = held_out_reference(scores["validation"], labels["validation"])
+    if drift_reference is not None:
+        fields["score_reference"] = drift_reference.to_dict()
 
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):
