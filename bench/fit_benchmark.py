@@ -20,6 +20,7 @@ class FitRun:
     model_dir: Path
     test_roc_auc: float
     test_average_precision: float
+    test_average_precision_at_prevalence: float | None  # at the production fraud rate
     epochs: list[int]
 
 
@@ -45,5 +46,6 @@ def fit(data: Path, rows: int, model_dir: Path, log: Path) -> FitRun:
         model_dir,
         test["roc_auc"],
         test["average_precision"],
+        test.get("at_prevalence", {}).get("average_precision"),
         [len(h["loss"]) for h in history],
     )

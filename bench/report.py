@@ -101,6 +101,9 @@ def render(results: dict[str, Any]) -> str:
         )
         lines.append(plain_row("7", "`fit`: peak RSS", mib(fit["measured"]["peak_rss"])))
         quality = f"ROC AUC {fit['test_roc_auc']:.3f}, AP {fit['test_average_precision']:.3f}"
+        if fit.get("test_average_precision_at_prevalence") is not None:
+            at = fit["test_average_precision_at_prevalence"]
+            quality += f", AP at the production fraud rate {at:.3f}"
         lines.append(plain_row("7", "`fit`: test split", quality))
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
