@@ -10,6 +10,7 @@ are lost (another consumer owns them: committing would be wrong).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from consumer.publish import Publisher
 
 CrashPoint = Callable[[str], None]
 RETRY_WAIT_S = 0.5
+STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
 RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
 
 
@@ -173,6 +175,7 @@ class ExactlyOnce:
         publisher: its delivery failures are reset with each transaction.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
+        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`).
     """
 
     def __init__(
@@ -186,9 +189,11 @@ class ExactlyOnce:
         crash: CrashPoint = no_crash,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        new_producer: Callable[[], TransactionalSink] | None = None,
     ):
         self.source = source
         self.producer = producer
+        self.new_producer = new_producer
         self.publisher = publisher
         self.metrics = metrics
         self.commit_interval = commit_interval
@@ -200,6 +205,7 @@ class ExactlyOnce:
         self.starts: dict[Partition, int] = {}  # where the open transaction began, to rewind
         self.open = False
         self.failed = False
+        self.unusable = False
         self.last_commit = monotonic()
 
     def start(self) -> None:
@@ -238,17 +244,25 @@ class ExactlyOnce:
         try:
             if offsets:
                 metadata = self.source.consumer_group_metadata()
+                # Not retried: a second call after a transport failure can hang in librdkafka.
+                # Aborting and scoring the batches again is safe, and rarely needed.
                 self._call(
                     "send_offsets_to_transaction",
-                    lambda: self.producer.send_offsets_to_transaction(
-                        offsets, metadata, self.timeout
+                    lambda: self._bounded(
+                        lambda: self.producer.send_offsets_to_transaction(
+                            offsets, metadata, self.timeout
+                        )
                     ),
+                    retry=False,
                 )
             self.crash("before_commit")
             self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
         except _AbortNeeded as exc:
             self.abort(str(exc))
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
+            return
+        except _Stuck:
+            self.replace_producer()
             return
         self.crash("after_commit")
         self.open = False
@@ -267,10 +281,33 @@ class ExactlyOnce:
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
         self.open = False
         self.publisher.failures.take()
+        self._rewind()
+
+    def _rewind(self) -> None:
         for (topic, partition), offset in self.starts.items():
             self.source.seek(TopicPartition(topic, partition, offset))
         self.starts.clear()
         self.offsets = OffsetTracker()
+
+    def replace_producer(self) -> None:
+        """Swap a stuck producer for a new one with the same transactional.id, and rewind.
+
+        Registering the id fences the stuck producer and aborts its transaction, so whatever
+        it still sends is refused: the rewound batches are scored again, once.
+
+        Raises:
+            KafkaClientError: no replacement can be built.
+        """
+        if self.new_producer is None:
+            raise KafkaClientError(f"the Kafka producer hung for over {self.timeout:g}s")
+        log_event("producer_replaced", logging.WARNING, reason="a transactional call hung")
+        self.metrics.commits.labels("aborted").inc()
+        self.producer = self.new_producer()
+        self.publisher.sink = self.producer
+        self.start()
+        self.open = False
+        self.publisher.failures.take()
+        self._rewind()
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         if not self.failed:
@@ -292,7 +329,7 @@ class ExactlyOnce:
 
     def close(self) -> None:
         """Abort a transaction left open by a failure (best effort: the broker times it out)."""
-        if self.open:
+        if self.open and not self.unusable:
             try:
                 self.producer.abort_transaction(self.timeout)
             except KafkaException as exc:
@@ -305,8 +342,11 @@ class ExactlyOnce:
         for key in keys:
             self.starts.pop(key, None)
 
-    def _call(self, name: str, call: Callable[[], object]) -> None:
-        """Run one transactional call, retrying what librdkafka says is retriable."""
+    def _call(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
+        """Run one transactional call, retrying what librdkafka says is retriable.
+
+        Without `retry`, a retriable error aborts the transaction instead.
+        """
         deadline = self.monotonic() + RETRY_FOR_S
         while True:
             try:
@@ -317,13 +357,43 @@ class ExactlyOnce:
                 if error is None:
                     raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
                 if error.fatal():
+                    self.unusable = True  # the producer is unusable: no abort on the way out
                     raise fatal_error(name, error) from exc
-                if error.txn_requires_abort():
+                if error.txn_requires_abort() or (error.retriable() and not retry):
                     raise _AbortNeeded(f"{name}: {error.str()}") from exc
                 if not error.retriable() or self.monotonic() > deadline:
                     raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
                 log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
                 self.sleep(RETRY_WAIT_S)
+
+    def _bounded(self, call: Callable[[], object]) -> None:
+        """Run a call that librdkafka may never return from, giving up after its timeout.
+
+        send_offsets_to_transaction ignores its timeout when the group coordinator goes away
+        (librdkafka issues 5456 and 5511): the call runs in a thread we can stop waiting for.
+
+        Raises:
+            _Stuck: the call did not return in time.
+        """
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="txn-call", daemon=True)
+        thread.start()
+        thread.join(self.timeout + STUCK_GRACE_S)
+        if thread.is_alive():
+            raise _Stuck()
+        if errors:
+            raise errors[0]
+
+
+class _Stuck(Exception):
+    """A transactional call did not return within its timeout."""
 
 
 class _AbortNeeded(Exception):

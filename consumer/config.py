@@ -185,7 +185,7 @@ def consumer_config(settings: RunSettings) -> dict[str, object]:
 
 def producer_config(settings: RunSettings | ReplaySettings) -> dict[str, object]:
     """Return the librdkafka settings of a producer of alerts, dead letters or replayed rows."""
-    ours = {}
+    ours: dict[str, object] = {}
     if isinstance(settings, RunSettings) and settings.exactly_once:
         ours["transactional.id"] = settings.transactional_id
     return {

@@ -92,7 +92,7 @@ def build_checkpoint(
         )
     checkpoint = ExactlyOnce(
         consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
-        crash,
+        crash, new_producer=lambda: build_producer(settings),
     )  # fmt: skip
     checkpoint.start()
     log_event("transactions_ready", transactional_id=settings.transactional_id)
@@ -157,8 +157,9 @@ def run(
             loop.run(stopping)
         finally:
             if isinstance(checkpoint, ExactlyOnce):
-                checkpoint.close()
-            producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
+                checkpoint.close()  # an open transaction is aborted: flushing it is pointless
+            else:
+                producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
     finally:
         server.shutdown()
         server.server_close()

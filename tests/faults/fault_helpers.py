@@ -120,10 +120,16 @@ def wait_for(
         time.sleep(0.1)
 
 
-def wait_done(bootstrap, topics, total: int, timeout: float = 240, *procs) -> None:
+def wait_done(
+    bootstrap, topics, total: int, timeout: float = 240, *procs, partitions: int = PARTITIONS
+) -> None:
     """Wait until the group committed the whole input."""
     source, group = topics.source, topics.group
-    wait_for(lambda: progress(bootstrap, group, source) >= total, "the end", timeout, *procs)
+
+    def finished() -> bool:
+        return progress(bootstrap, group, source, partitions) >= total
+
+    wait_for(finished, "the end", timeout, *procs)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from confluent_kafka import (
     Consumer,
@@ -31,6 +32,29 @@ COORDINATOR_MOVING = (
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 )
+
+
+class ScorerTopics(NamedTuple):
+    """Fresh topics and a fresh group for one consumer test."""
+
+    source: str
+    alerts: str
+    dlq: str
+    scores: str
+    group: str
+
+    def settings(self, bootstrap: str, model_dir: Path, **extra: Any) -> dict[str, Any]:
+        """Return ConsumerProcess settings that read `source` and write the other topics."""
+        return dict(
+            bootstrap_servers=bootstrap,
+            model_dir=model_dir,
+            input_topic=self.source,
+            alert_topic=self.alerts,
+            dlq_topic=self.dlq,
+            scores_topic=self.scores,
+            group_id=self.group,
+            **extra,
+        )
 
 
 def free_port() -> int:
