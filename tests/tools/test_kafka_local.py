@@ -79,3 +79,20 @@ def test_status_of_a_stopped_dir_is_3_and_stop_is_quiet(tmp_path, capsys):
     assert kafka_local.main(["status", "--dir", str(tmp_path)]) == 3
     assert capsys.readouterr().out == "stopped\n"
     assert kafka_local.main(["stop", "--dir", str(tmp_path)]) == 0
+
+
+def test_a_sasl_port_adds_a_scram_listener(tmp_path):
+    broker = BrokerDir(tmp_path)
+    broker.config.write_text(kafka_local.server_properties(tmp_path, 19092, 19093, 1, 19094))
+    props = kafka_local.read_properties(broker.config)
+    assert "SASL_PLAINTEXT://127.0.0.1:19094" in props["advertised.listeners"]
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-256"
+    assert broker.ports() == (19092, 19093) and broker.sasl_port() == 19094
+    broker.config.write_text(kafka_local.server_properties(tmp_path, 19092, 19093))
+    assert broker.sasl_port() is None
+
+
+@pytest.mark.parametrize("user, password", [("fraud", ""), ("a,b", "pw"), ("u", "p]w")])
+def test_a_scram_credential_refuses_what_would_break_its_syntax(user, password):
+    with pytest.raises(KafkaLocalError, match="SASL"):
+        kafka_local.scram_credential(user, password)
