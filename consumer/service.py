@@ -12,7 +12,7 @@ from types import FrameType
 from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from consumer.checkpoint import AtLeastOnce, CrashPoint, ExactlyOnce, no_crash
+from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
@@ -21,6 +21,7 @@ from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 from training.bundle import load_bundle
 
 SHUTDOWN_FLUSH_S = 10.0

@@ -9,10 +9,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from fakes import FakeSink, FakeSource, message
 from prometheus_client import CollectorRegistry
 
-from consumer.checkpoint import AtLeastOnce, ExactlyOnce
+from consumer.checkpoint import AtLeastOnce
 from consumer.errors import FencedError, KafkaClientError
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 
 
 @dataclass
@@ -156,7 +157,7 @@ def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
 def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monkeypatch):
     import threading
 
-    from consumer import checkpoint as module
+    from consumer import transaction as module
 
     monkeypatch.setattr(module, "STUCK_GRACE_S", 0.05)
     release = threading.Event()
