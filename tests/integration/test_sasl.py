@@ -65,12 +65,13 @@ def test_the_consumer_authenticates_and_the_secret_never_shows(sasl_broker, mode
         **topics.settings(sasl, model_bundle, exactly_once="true"),
         **sasl_settings(SECRET),
     )
-    wrong = ConsumerProcess(
-        tmp_path / "wrong.log",
-        **topics._replace(group=f"other-{suffix}").settings(sasl, model_bundle),
-        **sasl_settings("not-" + SECRET),
-    )
+    wrong = None
     try:
+        wrong = ConsumerProcess(
+            tmp_path / "wrong.log",
+            **topics._replace(group=f"other-{suffix}").settings(sasl, model_bundle),
+            **sasl_settings("not-" + SECRET),
+        )
         wait_until_committed(plain, topics.group, topics.source, 1, 120, consumer)
         metrics = consumer.get("/metrics")[1] + wrong.get("/metrics")[1]
         deadline = time.monotonic() + 60
@@ -81,7 +82,8 @@ def test_the_consumer_authenticates_and_the_secret_never_shows(sasl_broker, mode
         wrong.stop(signal.SIGTERM)
     finally:
         consumer.ensure_stopped()
-        wrong.ensure_stopped()
+        if wrong is not None:
+            wrong.ensure_stopped()
     assert len(read_topic(plain, topics.scores, 1)) == len(items)
     for text in (consumer.logs(), wrong.logs(), metrics):
         assert SECRET not in text
