@@ -206,6 +206,8 @@ def follower_config(settings: FollowSettings, group_id: str) -> dict[str, object
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if settings.from_beginning else "latest",
+        # Alerts of an aborted exactly-once transaction are never shown.
+        "isolation.level": "read_committed",
         "client.id": "fraudstream-alerts",
         **settings.kafka.client_config(),
     }
