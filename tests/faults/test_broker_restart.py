@@ -10,17 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consumer_helpers import ScorerTopics
+from consumer_helpers import ScorerTopics, feed, transactions
 from fault_helpers import (
     MODES,
     PARTITIONS,
     N,
     check,
-    feed,
     progress,
     settings,
     start,
-    transactions,
     wait_done,
     wait_for,
 )

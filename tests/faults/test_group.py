@@ -9,16 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
+from consumer_helpers import feed, transactions
 from fault_helpers import (
     EXACTLY_ONCE,
     MODES,
     N,
     check,
-    feed,
     progress,
     settings,
     start,
-    transactions,
     wait_for,
 )
 from test_consumer_group import final_assignment

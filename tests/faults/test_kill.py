@@ -7,16 +7,15 @@ import signal
 import time
 
 import pytest
+from consumer_helpers import feed, transactions
 from fault_helpers import (
     MODES,
     PARTITIONS,
     N,
     check,
-    feed,
     progress,
     settings,
     start,
-    transactions,
     wait_done,
     wait_for,
 )

@@ -13,7 +13,7 @@ import uuid
 import orjson
 import pytest
 from confluent_kafka import Producer
-from consumer_helpers import end_offsets
+from consumer_helpers import end_offsets, transactions
 from fault_helpers import (
     EXACTLY_ONCE,
     MODES,
@@ -22,7 +22,6 @@ from fault_helpers import (
     record,
     settings,
     start,
-    transactions,
     wait_done,
 )
 from kafka_helpers import create_topic, delete_topics
