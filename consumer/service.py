@@ -141,7 +141,6 @@ def run(
                 settings.alert_topic,
                 settings.dlq_topic,
                 settings.scores_topic,
-                dead_letter_bytes=settings.max_message_bytes,
             )
             checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
             loop = ScoringLoop(
