@@ -115,7 +115,7 @@ def test_a_fenced_producer_stops_with_a_clear_message():
     fenced = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
     checkpoint, _, producer, _ = exactly_once(send_offsets=[fenced])
     batch(checkpoint, 0)
-    with pytest.raises(FencedError, match="transactional.id took over"):
+    with pytest.raises(FencedError, match="producer was fenced"):
         checkpoint.commit()
     assert "commit_txn" not in producer.events
 
