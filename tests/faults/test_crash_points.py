@@ -34,10 +34,7 @@ def test_a_crash_at_every_phase_of_a_batch_loses_nothing(
     size = len(items) // (len(PHASES) + 1)
     slices = [items[i * size : (i + 1) * size] for i in range(len(PHASES))]
     slices.append(items[len(PHASES) * size :])
-    # A static member rejoins at once after a crash instead of waiting for its session to end.
-    config = settings(
-        topics, kafka_bootstrap, model_bundle, mode, kafka_group_instance_id="member-0"
-    )
+    config = settings(topics, kafka_bootstrap, model_bundle, mode)
     rng = random.Random(5)
     recovery = 0.0
     consumer = None
