@@ -7,7 +7,6 @@ the producer, and when partitions are revoked or lost.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,13 +16,8 @@ import numpy as np
 from confluent_kafka import Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
-from consumer.checkpoint import (
-    Checkpoint,
-    CrashPoint,
-    no_crash,
-    partition_keys,
-    partition_names,
-)
+from consumer.assignment import Assignment
+from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError
 from consumer.health import Health
@@ -79,6 +73,7 @@ class ScoringLoop:
         self.clock = clock
         self.monotonic = monotonic
         self.crash = crash
+        self.assignment = Assignment(source, self.health, metrics)
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
 
@@ -114,7 +109,7 @@ class ScoringLoop:
             self.publish(decoded, contributions)
             self.checkpoint.done(messages)
             self.crash("after_produce")
-            self.update_lag(messages)
+            self.assignment.update_lag(messages)
         self.publisher.sink.poll(0)
         self.checkpoint.commit()
 
@@ -182,38 +177,19 @@ class ScoringLoop:
         self.publisher.publish(outputs, decoded.event_times)
         self.publisher.dead_letter(decoded.rejected)
 
-    def update_lag(self, messages: list[Message]) -> None:
-        """Set the lag gauge of each partition in the batch from the client's cached watermark."""
-        # One dict entry per message, in C calls only: a Python call per message costs more.
-        last = {(m.topic(), m.partition()): m.offset() for m in messages}
-        for (topic, partition), offset in last.items():
-            if topic is None or partition is None or offset is None:
-                continue
-            marks = self.source.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            if marks and marks[1] >= 0:
-                lag = max(marks[1] - offset - 1, 0)
-                self.metrics.consumer_lag_messages.labels(topic, str(partition)).set(lag)
-
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self.health.assigned = self.health.assigned | partition_keys(partitions)
+        self.assignment.add(partitions)
         log_event("partitions_assigned", partitions=partition_names(partitions))
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self.checkpoint.revoke(partitions)
-        self._forget(partitions)
+        self.assignment.remove(partitions)
         log_event("partitions_revoked", partitions=partition_names(partitions))
 
     def on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self.checkpoint.lose(partitions)
-        self._forget(partitions)
+        self.assignment.remove(partitions)
         log_event("partitions_lost", logging.WARNING, partitions=partition_names(partitions))
-
-    def _forget(self, partitions: list[TopicPartition]) -> None:
-        keys = partition_keys(partitions)
-        self.health.assigned = self.health.assigned - keys
-        for topic, partition in keys:
-            with contextlib.suppress(KeyError):
-                self.metrics.consumer_lag_messages.remove(topic, str(partition))
 
 
 def _contributions(detector: Detector, features: np.ndarray) -> np.ndarray:

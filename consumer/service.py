@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
-from consumer.checkpoint import AtLeastOnce, CrashPoint, ExactlyOnce, no_crash
+from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
@@ -23,6 +23,7 @@ from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 from training.bundle import load_bundle
 
 SHUTDOWN_FLUSH_S = 10.0
@@ -94,7 +95,7 @@ def build_checkpoint(
         )
     checkpoint = ExactlyOnce(
         consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
-        crash,
+        crash, new_producer=lambda: build_producer(settings),
     )  # fmt: skip
     checkpoint.start()
     log_event("transactions_ready", transactional_id=settings.transactional_id)
@@ -153,7 +154,6 @@ def run(
                 settings.alert_topic,
                 settings.dlq_topic,
                 settings.scores_topic,
-                dead_letter_bytes=settings.max_message_bytes,
             )
             checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
             loop = ScoringLoop(
@@ -171,8 +171,9 @@ def run(
             loop.run(stopping)
         finally:
             if isinstance(checkpoint, ExactlyOnce):
-                checkpoint.close()
-            producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
+                checkpoint.close()  # an open transaction is aborted: flushing it is pointless
+            else:
+                producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
     finally:
         server.shutdown()
         server.server_close()
