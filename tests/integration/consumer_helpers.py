@@ -116,7 +116,20 @@ class ConsumerProcess:
             for s in family.samples
         }
 
+    def wait_started(self, timeout: float = 60) -> None:
+        """Wait until the HTTP server answers: the stop signals' handlers are installed by then."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                time.sleep(0.1)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            # A signal during interpreter start-up, before the handlers exist, kills at once.
+            self.wait_started()
         self.process.send_signal(sig)
         return self.wait(timeout)
 
