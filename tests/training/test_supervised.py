@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
+from stage_helpers import labelled_rows, small_detector
 
-from training.scaling import Scaler
-from training.scoring import CodeDistance, Dense, Detector, Network, ReconstructionDistance
 from training.supervised import (
     PART_NAMES,
     StageError,
@@ -18,37 +17,10 @@ from training.supervised import (
 pytest.importorskip("lightgbm")
 
 
-def _detector(rng, networks=1, n=4) -> Detector:
-    nets = tuple(
-        Network(
-            (
-                Dense(rng.normal(size=(n, 2)), rng.normal(size=2), "tanh"),
-                Dense(rng.normal(size=(2, n)), rng.normal(size=n), "linear"),
-            ),
-            error_scale=float(i + 2),
-            code_layer=0,
-            distance=CodeDistance(rng.normal(size=2), np.array([[2.0, 0.5], [0.5, 1.0]]), 3.0),
-            spread=ReconstructionDistance(rng.normal(size=n), 2.5),
-        )
-        for i in range(networks)
-    )
-    scaler = Scaler("standard", np.zeros(n), np.ones(n))
-    names = tuple(f"f{j}" for j in range(n))
-    return Detector(names, scaler, nets, np.linspace(0.5, 2.0, n), threshold=1.0)
-
-
-def _labelled(rng, rows=1200, frauds=60, n=4):
-    x = rng.normal(size=(rows, n))
-    y = np.zeros(rows, dtype=int)
-    y[:frauds] = 1
-    x[:frauds, 0] += 3.0  # frauds lie off to one side, with overlap
-    return x, y
-
-
 @pytest.mark.parametrize("networks", [1, 3])
 def test_score_parts_sum_to_the_detectors_score(networks):
     rng = np.random.default_rng(0)
-    detector = _detector(rng, networks)
+    detector = small_detector(rng, networks)
     x = rng.normal(size=(50, 4))
     parts = autoencoder_outputs(detector, x, "parts")
     assert parts.shape == (50, len(PART_NAMES))
@@ -57,7 +29,7 @@ def test_score_parts_sum_to_the_detectors_score(networks):
 
 def test_residuals_square_to_the_reconstruction_error_part():
     rng = np.random.default_rng(1)
-    detector = _detector(rng)
+    detector = small_detector(rng)
     x = rng.normal(size=(30, 4))
     outputs = autoencoder_outputs(detector, x, "residuals")
     assert outputs.shape == (30, 3 + 4)
@@ -68,7 +40,7 @@ def test_residuals_square_to_the_reconstruction_error_part():
 
 def test_unknown_inputs_are_refused():
     with pytest.raises(StageError, match="parts, residuals"):
-        autoencoder_outputs(_detector(np.random.default_rng(0)), np.zeros((1, 4)), "codes")
+        autoencoder_outputs(small_detector(np.random.default_rng(0)), np.zeros((1, 4)), "codes")
 
 
 def test_platt_calibration_recovers_a_known_logistic_link():
@@ -89,8 +61,8 @@ def test_calibration_stays_finite_on_separated_classes_and_needs_both():
 
 
 def _stage(rng):
-    detector = _detector(rng)
-    x, y = _labelled(rng)
+    detector = small_detector(rng)
+    x, y = labelled_rows(rng)
     rows = rng.permutation(len(y))
     fit_rows, val_rows, test_rows = rows[:700], rows[700:950], rows[950:]
     return detector, x, y, fit_stage(detector, x, y, fit_rows, val_rows, "parts", seed=3), test_rows

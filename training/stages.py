@@ -1,0 +1,64 @@
+"""Score rows with both stages: the autoencoder, and the supervised stage when a bundle has one.
+
+One definition shared by offline `score` and the consumer, so that they cannot disagree: the
+autoencoder's per-feature contributions (their row sums are the score), the supervised
+stage's fraud probability, the alert decision and the stages that raised each alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.decision import AUTOENCODER, Decision
+from training.scoring import Detector, is_alert
+from training.supervised import SupervisedStage
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One batch's scores: rows in the order given."""
+
+    contributions: np.ndarray
+    probability: np.ndarray | None
+    alerts: np.ndarray
+    reasons: list[list[str]]
+
+    @property
+    def score(self) -> np.ndarray:
+        """Return the autoencoder score of each row (the sum of its contributions)."""
+        return self.contributions.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The autoencoder, and optionally the supervised stage with the decision joining them."""
+
+    detector: Detector
+    stage: SupervisedStage | None = None
+    decision: Decision | None = None
+
+    def __post_init__(self) -> None:
+        if (self.stage is None) != (self.decision is None):
+            raise ValueError("a supervised stage and its decision come together")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.detector.feature_names
+
+    def score(self, features: np.ndarray) -> Scored:
+        """Score a (rows, features) matrix of raw features in one vectorised pass per stage."""
+        contributions = self.detector.contributions(features)
+        score = contributions.sum(axis=1)
+        if self.stage is None or self.decision is None:
+            alerts = is_alert(score, self.detector.threshold)
+            reasons = [[AUTOENCODER] if hit else [] for hit in alerts.tolist()]
+            return Scored(contributions, None, alerts, reasons)
+        probability = self.stage.probability(self.detector, features)
+        return Scored(
+            contributions,
+            probability,
+            self.decision.alerts(probability, score),
+            self.decision.reasons(probability, score),
+        )
