@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
@@ -27,6 +26,7 @@ from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, position
 from consumer.publish import Publisher
 from training.scoring import Detector
+from training.stages import Scored, Scorer
 
 
 class ScoringLoop:
@@ -36,7 +36,7 @@ class ScoringLoop:
         self,
         source: Source,
         sink: Sink,
-        detector: Detector,
+        detector: Detector | Scorer,
         model_version: str,
         metrics: Metrics,
         settings: RunSettings,
@@ -45,8 +45,15 @@ class ScoringLoop:
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.source = source
-        self.detector = detector
-        self.model = ModelInfo(model_version, detector.threshold, detector.feature_names)
+        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
+        self.detector = self.scorer.detector
+        decision = self.scorer.decision
+        self.model = ModelInfo(
+            model_version,
+            self.detector.threshold,
+            self.detector.feature_names,
+            None if decision is None else decision.probability_threshold,
+        )
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
@@ -85,8 +92,8 @@ class ScoringLoop:
         """Run one batch through every stage."""
         messages = self.consume()
         if messages:
-            decoded, contributions = self.score(messages)
-            self.publish(decoded, contributions)
+            decoded, scored = self.score(messages)
+            self.publish(decoded, scored)
             self.offsets.record(messages)
             self.update_lag(messages)
         self.sink.poll(0)
@@ -106,23 +113,23 @@ class ScoringLoop:
                 log_event("consume_error", logging.WARNING, code=error.name(), reason=error.str())
         return messages
 
-    def score(self, messages: list[Message]) -> tuple[Decoded, np.ndarray]:
-        """Decode the batch and compute each row's per-feature errors (one matrix, one call)."""
+    def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
+        """Decode the batch and score it with every stage (one matrix, one call per stage)."""
         started = self.monotonic()
         decoded = decode_batch(
             messages, self.detector.feature_names, self.settings.max_message_bytes
         )
-        contributions = self.detector.contributions(decoded.features)
+        scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.anomaly_score.observe_many(contributions.sum(axis=1))
-        return decoded, contributions
+        self.metrics.anomaly_score.observe_many(scored.score)
+        return decoded, scored
 
-    def publish(self, decoded: Decoded, contributions: np.ndarray) -> None:
+    def publish(self, decoded: Decoded, scored: Scored) -> None:
         """Hand the batch's alerts, score records and dead letters to the producer."""
         outputs = build_outputs(
             decoded,
-            contributions,
+            scored,
             self.model,
             self.clock(),
             self.settings.top_features,

@@ -18,7 +18,7 @@ from consumer.kafka import build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
-from training.bundle import load_bundle
+from training.stage_bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
 FORCED_EXIT_CODE = 1
@@ -81,7 +81,8 @@ def run(
         BundleError: the model bundle cannot be loaded.
         ConsumerError: a configuration, client or delivery failure.
     """
-    manifest, detector = load_bundle(settings.model_dir)
+    manifest, scorer = load_scorer(settings.model_dir)
+    detector = scorer.detector
     health = Health()
     metrics = Metrics(registry)
     server = serve_metrics(settings, health, registry)
@@ -91,6 +92,7 @@ def run(
             model_version=manifest["model_version"],
             threshold=detector.threshold,
             features=len(detector.feature_names),
+            stages="autoencoder" if scorer.stage is None else "supervised+autoencoder",
             input_topic=settings.input_topic,
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
@@ -103,7 +105,7 @@ def run(
         try:
             consumer = build_consumer(settings)
             loop = ScoringLoop(
-                consumer, producer, detector, manifest["model_version"], metrics, settings, health
+                consumer, producer, scorer, manifest["model_version"], metrics, settings, health
             )
             loop.run(stopping)
         finally:

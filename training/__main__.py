@@ -215,11 +215,12 @@ def _score(args) -> int:
     import pandas as pd
 
     from training.pipeline import run_score
+    from training.stages import score_columns
 
-    scores, alerts = run_score(args.model_dir, args.data)
-    frame = pd.DataFrame({"score": scores, "alert": alerts.astype(int)})
+    scored = run_score(args.model_dir, args.data)
+    frame = pd.DataFrame(score_columns(scored))
     _write_csv_atomically(frame, args.out)
-    print(f"scored {len(frame)} rows, {int(alerts.sum())} alerts, to {args.out}")
+    print(f"scored {len(frame)} rows, {int(scored.alerts.sum())} alerts, to {args.out}")
     return 0
 
 

@@ -24,6 +24,8 @@ from training.scoring import (
     ReconstructionDistance,
     squared_errors,
 )
+from training.stage_bundle import load_scorer
+from training.stages import Scored
 from training.threshold import Threshold, choose_threshold, parse_strategy
 
 Log = Callable[[str], None]
@@ -225,13 +227,12 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     return manifest
 
 
-def run_score(model_dir: Path, data_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Score every row of a CSV with a bundle; return (scores, alerts) in input order."""
-    detector = bundle.load_detector(model_dir)
+def run_score(model_dir: Path, data_path: Path) -> Scored:
+    """Score every row of a CSV with a bundle's stages, rows in input order."""
+    _, scorer = load_scorer(model_dir)
     frame = data.read_csv(data_path)
-    dataset = data.to_dataset(frame, detector.feature_names, None, str(data_path))
-    scores = detector.score(dataset.features)
-    return scores, detector.alerts(scores)
+    dataset = data.to_dataset(frame, scorer.feature_names, None, str(data_path))
+    return scorer.score(dataset.features)
 
 
 def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str, Any]:

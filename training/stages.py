@@ -62,3 +62,16 @@ class Scorer:
             self.decision.alerts(probability, score),
             self.decision.reasons(probability, score),
         )
+
+
+def score_columns(scored: Scored) -> dict[str, np.ndarray]:
+    """Return the columns offline `score` writes: score, probability (with a stage), alert.
+
+    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), np.array([True]), [["supervised"]])
+    >>> {k: v.tolist() for k, v in score_columns(s).items()}
+    {'score': [3.0], 'probability': [0.25], 'alert': [1]}
+    """
+    columns = {"score": scored.score}
+    if scored.probability is not None:
+        columns["probability"] = scored.probability
+    return columns | {"alert": scored.alerts.astype(int)}
