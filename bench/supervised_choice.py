@@ -37,8 +37,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from training import data
 from training.config import PRESETS
-from training.decision import rate_threshold, share_budget
-from training.newfraud import group_frauds, hidden_recall, without_group
+from training.decision import DEFAULT_SHARE, prevalence_weights, share_budget
+from training.newfraud import group_frauds, hidden_group_recalls
 from training.pipeline import fit_detector, split_rows
 from training.supervised import (
     autoencoder_outputs,
@@ -113,7 +113,6 @@ def run_seed(dataset, labels, groups, seed: int, results: dict[str, list]) -> No
             if input_name == "raw+parts":
                 row |= speed(model, matrix[test])
             results["quality"].append(row | {"method": "trees"})
-    supervised_only = probabilities[("raw", "lightgbm")]
     stage = probabilities[("raw+parts", "lightgbm")]
     for share in SHARES:
         decision = share_budget(stage[val], ae[val], RATE, share, w_val)
@@ -123,16 +122,7 @@ def run_seed(dataset, labels, groups, seed: int, results: dict[str, list]) -> No
         row |= at_budget(labels[test], alerts, w_test)
         results["shares"].append(row)
     results["minimum"].extend(minimum_frauds(inputs["raw+parts"], labels, splits, seed))
-    results["new_fraud"].extend(
-        new_fraud(inputs, ae, labels, groups, splits, seed, supervised_only, stage)
-    )
-
-
-def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
-    """Weigh normal rows so that frauds make up `prevalence` of the total weight."""
-    frauds = float(labels.sum())
-    normals = len(labels) - frauds
-    return np.where(labels == 1, 1.0, frauds * (1 - prevalence) / (prevalence * normals))
+    results["new_fraud"].extend(new_fraud(inputs, ae, labels, groups, splits, seed))
 
 
 def ranking(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> dict[str, float]:
@@ -181,39 +171,26 @@ def minimum_frauds(matrix, labels, splits, seed: int) -> list[dict]:
     return rows
 
 
-def new_fraud(inputs, ae, labels, groups, splits, seed, supervised_all, stage_all) -> list[dict]:
+def new_fraud(inputs, ae, labels, groups, splits, seed) -> list[dict]:
     """Hide each fraud group from the trees in turn; recall on its test frauds at the budget."""
-    test, val = splits.test, splits.validation
     rows = []
-    for hidden in range(groups.max() + 1):
-        fit_rows = without_group(splits.fit, groups, hidden)
-        val_rows = without_group(val, groups, hidden)
-        w_val = prevalence_weights(labels[val_rows], PREVALENCE)
-        probability = {}
-        for name, key in (("supervised", "raw"), ("both", "raw+parts")):
-            model = BACKENDS["lightgbm"](inputs[key][fit_rows], labels[fit_rows], seed)
-            calibration = fit_calibration(model.raw(inputs[key][val_rows]), labels[val_rows])
-            probability[name] = calibration(model.raw(inputs[key]))
-        alerts = {
-            "autoencoder": ae > rate_threshold(ae[val_rows], RATE, w_val),
-            "supervised": probability["supervised"]
-            > rate_threshold(probability["supervised"][val_rows], RATE, w_val),
-        }
-        for share in SHARES:
-            decision = share_budget(probability["both"][val_rows], ae[val_rows], RATE, share, w_val)
-            alerts[f"both (share {share})"] = decision.alerts(probability["both"], ae)
-        hidden_test = int(np.sum(groups[test] == hidden))
-        for method, flags in alerts.items():
-            rows.append(
-                {
-                    "seed": seed,
-                    "group": hidden,
-                    "method": method,
-                    "hidden_in_test": hidden_test,
-                    "recall": hidden_recall(flags[test], groups[test], hidden),
-                }
-            )
-    del supervised_all, stage_all
+    for share in SHARES:
+        outcomes = hidden_group_recalls(
+            ae,
+            {"supervised": inputs["raw"], "both": inputs["raw+parts"]},
+            labels,
+            groups,
+            (splits.fit, splits.validation, splits.test),
+            RATE,
+            seed,
+            lambda y: prevalence_weights(y, PREVALENCE),
+            share,
+        )
+        for o in outcomes:
+            if o.method == "both":
+                rows.append(dataclasses.asdict(o) | {"method": f"both (share {share})"})
+            elif share == DEFAULT_SHARE:
+                rows.append(dataclasses.asdict(o))
     return rows
 
 

@@ -145,3 +145,20 @@ def share_budget(
     else:
         t_s = float(np.nextafter(score.max(), np.inf))
     return Decision(t_p, t_s, share)
+
+
+def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
+    """Return row weights under which frauds make up `prevalence` of the total weight.
+
+    Frauds weigh 1 and normal rows what makes the share right, so a budget or a precision
+    computed with these weights is what a sample at that prevalence would show.
+
+    >>> prevalence_weights(np.array([1, 0, 0]), 0.2).tolist()
+    [1.0, 2.0, 2.0]
+    """
+    labels = np.asarray(labels)
+    frauds = float(labels.sum())
+    normals = float(len(labels) - frauds)
+    if frauds == 0 or normals == 0 or not 0 < prevalence < 1:
+        return np.ones(len(labels))
+    return np.where(labels == 1, 1.0, frauds * (1 - prevalence) / (prevalence * normals))

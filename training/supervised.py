@@ -97,8 +97,13 @@ class Calibration:
         >>> Calibration(2.0, -1.0)(np.array([0.5])).tolist()
         [0.5]
         """
-        z = self.slope * np.asarray(raw, dtype=np.float64) + self.intercept
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
+        return _sigmoid(self.slope * np.asarray(raw, dtype=np.float64) + self.intercept)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Return 1 / (1 + exp(-z)) without overflow; far negative z stay above 0, not tied at it."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def fit_calibration(raw: np.ndarray, labels: np.ndarray, iterations: int = 100) -> Calibration:
@@ -119,14 +124,26 @@ def fit_calibration(raw: np.ndarray, labels: np.ndarray, iterations: int = 100) 
         raise StageError("calibration needs both frauds and normal rows in the validation split")
     target = np.where(labels, (positives + 1) / (positives + 2), 1 / (negatives + 2))
     design = np.column_stack([raw, np.ones_like(raw)])
+
+    def loss(params: np.ndarray) -> float:
+        z = design @ params
+        # log(1 + e^z) - target * z, computed without overflow
+        return float(np.sum(np.logaddexp(0.0, z) - target * z))
+
     params = np.array([1.0, 0.0])
+    current = loss(params)
     for _ in range(iterations):
-        p = 0.5 * (1.0 + np.tanh(0.5 * design @ params))
+        p = _sigmoid(design @ params)
         gradient = design.T @ (p - target)
         hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        params = params - step
-        if np.abs(step).max() < 1e-10:
+        # Newton's step can overshoot far from the optimum: halve it until the loss falls.
+        scale = 1.0
+        while scale > 1e-10 and loss(params - scale * step) > current:
+            scale /= 2
+        params = params - scale * step
+        previous, current = current, loss(params)
+        if previous - current < 1e-12 * max(1.0, abs(current)):
             break
     return Calibration(float(params[0]), float(params[1]))
 

@@ -53,9 +53,11 @@ def test_platt_calibration_recovers_a_known_logistic_link():
 
 
 def test_calibration_stays_finite_on_separated_classes_and_needs_both():
-    calibration = fit_calibration(np.array([-3.0, -2.0, 2.0, 3.0]), np.array([0, 0, 1, 1]))
-    assert np.isfinite([calibration.slope, calibration.intercept]).all()
-    assert 0.5 < calibration(np.array([3.0]))[0] < 1.0
+    raw = np.r_[np.linspace(-12, -2, 300), np.linspace(2, 12, 10)]
+    calibration = fit_calibration(raw, np.r_[np.zeros(300), np.ones(10)])
+    assert 0 < calibration.slope < 10 and np.isfinite(calibration.intercept)
+    p = calibration(np.array([-40.0, 3.0, 40.0]))
+    assert 0 < p[0] < 1e-6 and 0.5 < p[1] < p[2] < 1.0
     with pytest.raises(StageError, match="both frauds and normal rows"):
         fit_calibration(np.array([1.0, 2.0]), np.array([0, 0]))
 
