@@ -1,4 +1,5 @@
 import json
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -101,3 +102,17 @@ def test_a_broken_stage_fails_to_load_naming_the_file_and_problem(
     breakage(path)
     with pytest.raises(BundleError, match=message):
         load_scorer(path)
+
+
+def test_without_lightgbm_an_autoencoder_bundle_scores_and_a_stage_bundle_says_what_to_install(
+    tmp_path, fitted, monkeypatch
+):
+    detector, _, _, x = fitted
+    plain = tmp_path / "plain"
+    save_bundle(plain, detector, {})
+    with_stage = _save(tmp_path, fitted)
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # import lightgbm now fails
+    _, scorer = load_scorer(plain)
+    np.testing.assert_array_equal(scorer.score(x).score, detector.score(x))
+    with pytest.raises(BundleError, match=r"needs LightGBM: pip install 'fraudstream\[stage\]'"):
+        load_scorer(with_stage)
