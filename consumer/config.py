@@ -22,6 +22,8 @@ RESERVED_KEYS = frozenset(
         "acks",
         "request.required.acks",
         "enable.idempotence",
+        "transactional.id",
+        "isolation.level",
     )
 )
 
@@ -103,9 +105,20 @@ class RunSettings:
     max_message_bytes: int = 65536
     top_features: int = 3
     auto_offset_reset: str = "earliest"
+    exactly_once: bool = False
+    member_id: str = "fraudstream"
+
+    @property
+    def transactional_id(self) -> str:
+        """Return the producer's transactional.id: stable across restarts of one member.
+
+        A restarted member registers the same id, which fences the crashed instance and aborts
+        the transaction it left open instead of leaving readers waiting for its timeout.
+        """
+        return f"fraudstream-{self.group_id}-{self.member_id}"
 
     def __post_init__(self) -> None:
-        for name in ("input_topic", "alert_topic", "dlq_topic", "group_id"):
+        for name in ("input_topic", "alert_topic", "dlq_topic", "group_id", "member_id"):
             if not getattr(self, name):
                 raise ConfigError(f"{name.replace('_', '-')} must not be empty")
         topics = [self.input_topic, self.alert_topic, self.dlq_topic, self.scores_topic]
@@ -162,6 +175,8 @@ def consumer_config(settings: RunSettings) -> dict[str, object]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": settings.auto_offset_reset,
+        # Skip records of aborted transactions upstream (librdkafka's default, made explicit).
+        "isolation.level": "read_committed",
         "fetch.max.bytes": 64 * 1024 * 1024,
         "client.id": "fraudstream-consumer",
         **settings.kafka.client_config(),
@@ -170,7 +185,11 @@ def consumer_config(settings: RunSettings) -> dict[str, object]:
 
 def producer_config(settings: RunSettings | ReplaySettings) -> dict[str, object]:
     """Return the librdkafka settings of a producer of alerts, dead letters or replayed rows."""
+    ours = {}
+    if isinstance(settings, RunSettings) and settings.exactly_once:
+        ours["transactional.id"] = settings.transactional_id
     return {
+        **ours,
         "acks": "all",
         # Idempotence keeps retried records in order and without duplicates per partition.
         "enable.idempotence": True,

@@ -10,6 +10,7 @@ ERROR = "dlq.error"
 SOURCE_TOPIC = "dlq.source.topic"
 SOURCE_PARTITION = "dlq.source.partition"
 SOURCE_OFFSET = "dlq.source.offset"
+TRUNCATED = "dlq.truncated"  # "value=N,key=M": the original sizes of what was cut
 MAX_DETAIL_BYTES = 1024
 
 
@@ -29,3 +30,29 @@ def dead_letter_headers(rejected: Rejected) -> Headers:
         (SOURCE_PARTITION, str(message.partition()).encode()),
         (SOURCE_OFFSET, str(message.offset()).encode()),
     ]
+
+
+def dead_letter_record(
+    rejected: Rejected, max_bytes: int
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """Return the value, key and headers of a dead letter, value and key cut to `max_bytes`.
+
+    A message near the broker's size limit would not fit once headers are added: sending it
+    whole would fail every time, and the consumer would stop on it forever. Cut, it arrives
+    with a `dlq.truncated` header giving the original sizes.
+
+    >>> from confluent_kafka import Message
+    >>> big = Rejected(Message(topic="t", partition=0, offset=1, value=b"x" * 10), "oversized", "")
+    >>> value, key, headers = dead_letter_record(big, 4)
+    >>> value, key, headers[-1]
+    (b'xxxx', None, ('dlq.truncated', b'value=10,key=0'))
+    """
+    message = rejected.message
+    value, key = message.value(), message.key()
+    headers = dead_letter_headers(rejected)
+    if len(value or b"") > max_bytes or len(key or b"") > max_bytes:
+        sizes = f"value={len(value or b'')},key={len(key or b'')}"
+        headers.append((TRUNCATED, sizes.encode()))
+        value = None if value is None else value[:max_bytes]
+        key = None if key is None else key[:max_bytes]
+    return value, key, headers

@@ -13,6 +13,10 @@ class KafkaClientError(ConsumerError):
     """The Kafka client hit an error it cannot recover from."""
 
 
+class FencedError(KafkaClientError):
+    """A newer instance with the same transactional.id fenced this one: it must stop."""
+
+
 class DeliveryError(ConsumerError):
     """Records were not acknowledged by the broker, so their input offsets stay uncommitted."""
 

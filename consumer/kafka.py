@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from consumer.config import ReplaySettings, RunSettings, consumer_config, producer_config
-from consumer.errors import ConfigError
+from consumer.errors import ConfigError, FencedError, KafkaClientError
 from consumer.logs import log_event
 
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
@@ -54,6 +54,25 @@ class Sink(Protocol):
     def flush(self, timeout: float = -1) -> int: ...
 
 
+class TransactionalSource(Source, Protocol):
+    """The consumer calls exactly-once delivery adds: group metadata, and seek to rewind."""
+
+    def consumer_group_metadata(self) -> object: ...
+    def seek(self, partition: TopicPartition) -> None: ...
+
+
+class TransactionalSink(Sink, Protocol):
+    """The producer calls of one Kafka transaction per batch."""
+
+    def init_transactions(self, timeout: float = ...) -> None: ...
+    def begin_transaction(self) -> None: ...
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float = ...
+    ) -> None: ...
+    def commit_transaction(self, timeout: float = ...) -> None: ...
+    def abort_transaction(self, timeout: float = ...) -> None: ...
+
+
 def build_consumer(settings: RunSettings) -> Consumer:
     """Create the scoring consumer; a setting librdkafka refuses becomes a ConfigError."""
     return _build(Consumer, consumer_config(settings), "consumer")
@@ -87,6 +106,16 @@ def _log_client_error(error: KafkaError) -> None:
     # librdkafka reports transient trouble here (broker down, retrying); it recovers by itself.
     level = logging.ERROR if error.fatal() else logging.WARNING
     log_event("kafka_client_error", level, code=error.name(), reason=error.str())
+
+
+def fatal_error(action: str, error: KafkaError) -> KafkaClientError:
+    """Return the error that stops the consumer for a fatal client error, naming a fencing."""
+    if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
+        return FencedError(
+            "another instance with the same transactional.id took over (this one was fenced);"
+            f" stopping without committing ({action}: {error.str()})"
+        )
+    return KafkaClientError(f"fatal Kafka error in {action}: {error.str()}")
 
 
 def _reason(exc: Exception) -> str:

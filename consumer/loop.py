@@ -1,8 +1,8 @@
-"""The scoring loop: consume → decode → score → publish → commit, one small stage each.
+"""The scoring loop: consume → decode → score → publish, one small stage each.
 
-Delivery is at-least-once: a batch's offsets are recorded only after its records are handed to
-the producer, and committed only after the producer has flushed and every record was
-acknowledged. Rebalances commit what is done before partitions go; lost partitions are dropped.
+When input offsets are committed, and how, is the checkpoint's business (see
+`consumer.checkpoint`): the loop tells it when a batch begins, when its records are handed to
+the producer, and when partitions are revoked or lost.
 """
 
 from __future__ import annotations
@@ -13,29 +13,46 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
+from consumer.checkpoint import (
+    Checkpoint,
+    CrashPoint,
+    no_crash,
+    partition_keys,
+    partition_names,
+)
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError
 from consumer.health import Health
-from consumer.kafka import Sink, Source
+from consumer.kafka import Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker, position
+from consumer.offsets import position
 from consumer.publish import Publisher
 from training.scoring import Detector
 from training.stages import Scored, Scorer
 
 
 class ScoringLoop:
-    """Score an input topic in micro-batches; see the module docstring for the guarantees."""
+    """Score an input topic in micro-batches, publishing through `publisher`.
+
+    Parameters:
+        source: the consumer.
+        publisher: produces alerts, score records and dead letters.
+        checkpoint: commits input offsets under the delivery guarantee.
+        detector, model_version: the model and the version its records carry.
+        metrics, settings, health: counted, read, and reported on /readyz.
+        crash: a test-only hook called at each phase of a batch.
+    """
 
     def __init__(
         self,
         source: Source,
-        sink: Sink,
+        publisher: Publisher,
+        checkpoint: Checkpoint,
         detector: Detector | Scorer,
         model_version: str,
         metrics: Metrics,
@@ -43,8 +60,11 @@ class ScoringLoop:
         health: Health | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        crash: CrashPoint = no_crash,
     ):
         self.source = source
+        self.publisher = publisher
+        self.checkpoint = checkpoint
         self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
         self.detector = self.scorer.detector
         decision = self.scorer.decision
@@ -59,13 +79,7 @@ class ScoringLoop:
         self.health = health or Health()
         self.clock = clock
         self.monotonic = monotonic
-        self.publisher = Publisher(
-            sink, metrics, settings.alert_topic, settings.dlq_topic, settings.scores_topic, clock
-        )
-        self.sink = sink
-        self.offsets = OffsetTracker()
-        self.failed = False
-        self.last_commit = monotonic()
+        self.crash = crash
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
 
@@ -80,9 +94,9 @@ class ScoringLoop:
         try:
             while not stopping():
                 self.step()
-            self.commit(force=True)
+            self.checkpoint.commit(force=True)
         except BaseException:
-            self.failed = True  # what is pending may lack acks: never commit it on the way out
+            self.checkpoint.fail()
             raise
         finally:
             self.source.close()  # runs on_revoke: commits nothing new unless healthy
@@ -92,12 +106,15 @@ class ScoringLoop:
         """Run one batch through every stage."""
         messages = self.consume()
         if messages:
+            self.crash("after_consume")
+            self.checkpoint.begin()
             decoded, scored = self.score(messages)
             self.publish(decoded, scored)
-            self.offsets.record(messages)
+            self.checkpoint.done(messages)
+            self.crash("after_produce")
             self.update_lag(messages)
-        self.sink.poll(0)
-        self.commit()
+        self.publisher.sink.poll(0)
+        self.checkpoint.commit()
 
     def consume(self) -> list[Message]:
         """Return up to batch-size messages, logging (and skipping) per-partition errors."""
@@ -138,43 +155,6 @@ class ScoringLoop:
         self.publisher.publish(outputs, decoded.event_times)
         self.publisher.dead_letter(decoded.rejected)
 
-    def commit(self, force: bool = False) -> None:
-        """Every commit interval (or when forced): flush the producer, then commit offsets.
-
-        Raises:
-            DeliveryError: a record was not acknowledged; nothing is committed.
-        """
-        if not force and self.monotonic() - self.last_commit < self.settings.commit_interval:
-            return
-        self.last_commit = self.monotonic()
-        pending = self.offsets.pending()
-        if not pending:
-            return
-        self.publisher.flush(self.settings.flush_timeout)
-        offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
-        try:
-            results = self.source.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            # Retried at the next commit or on revoke; at worst the next owner repeats the work.
-            self.metrics.commits.labels("failed").inc()
-            log_event("commit_failed", logging.WARNING, reason=str(exc.args[0]))
-            return
-        # A synchronous commit can succeed as a call yet fail for some partitions.
-        failed = [tp for tp in results or () if tp.error is not None]
-        reasons = [tp.error.str() for tp in failed if tp.error is not None]
-        if failed:
-            self.metrics.commits.labels("failed").inc()
-            log_event(
-                "commit_failed",
-                logging.WARNING,
-                partitions=_names(failed),
-                reason=reasons[0],
-            )
-        else:
-            self.metrics.commits.labels("ok").inc()
-        keys = _keys(failed)
-        self.offsets.committed({p: o for p, o in pending.items() if p not in keys})
-
     def update_lag(self, messages: list[Message]) -> None:
         """Set the lag gauge of each partition in the batch from the client's cached watermark."""
         last: dict[tuple[str, int], int] = {}
@@ -188,35 +168,22 @@ class ScoringLoop:
                 self.metrics.consumer_lag_messages.labels(topic, str(partition)).set(lag)
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self.health.assigned = self.health.assigned | _keys(partitions)
-        log_event("partitions_assigned", partitions=_names(partitions))
+        self.health.assigned = self.health.assigned | partition_keys(partitions)
+        log_event("partitions_assigned", partitions=partition_names(partitions))
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        if not self.failed:
-            try:
-                self.commit(force=True)
-            except BaseException:
-                self.failed = True
-                raise
+        self.checkpoint.revoke(partitions)
         self._forget(partitions)
-        log_event("partitions_revoked", partitions=_names(partitions))
+        log_event("partitions_revoked", partitions=partition_names(partitions))
 
     def on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._forget(partitions)  # another consumer owns them now: committing would be wrong
-        log_event("partitions_lost", logging.WARNING, partitions=_names(partitions))
+        self.checkpoint.lose(partitions)
+        self._forget(partitions)
+        log_event("partitions_lost", logging.WARNING, partitions=partition_names(partitions))
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        keys = _keys(partitions)
-        self.offsets.drop(keys)
+        keys = partition_keys(partitions)
         self.health.assigned = self.health.assigned - keys
         for topic, partition in keys:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag_messages.remove(topic, str(partition))
-
-
-def _keys(partitions: list[TopicPartition]) -> frozenset[tuple[str, int]]:
-    return frozenset((p.topic, p.partition) for p in partitions)
-
-
-def _names(partitions: list[TopicPartition]) -> list[str]:
-    return sorted(f"{p.topic}[{p.partition}]" for p in partitions)

@@ -8,6 +8,7 @@ settings pass through as repeated `--kafka-config KEY=VALUE` or `FRAUD_KAFKA_KEY
 from __future__ import annotations
 
 import argparse
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,17 @@ RUN_OPTIONS = (
     Option("top_features", int, "features explaining each alert (default 3)"),
     Option(
         "auto_offset_reset", str, "where a new group starts: earliest, latest (default earliest)"
+    ),
+    Option(
+        "exactly_once",
+        parse_bool,
+        "one Kafka transaction per batch: outputs and input offsets (read them read_committed)",
+        switch=True,
+    ),
+    Option(
+        "member_id",
+        str,
+        "this member's stable name in the group, for its transactional.id (default: host name)",
     ),
     LOG_LEVEL,
 )
@@ -171,6 +183,7 @@ def run_settings(args: argparse.Namespace, env: Mapping[str, str]) -> RunSetting
     """Build the settings of `run` from flags and environment."""
     values = resolve(RUN_OPTIONS, args, env)
     values.pop("log_level", None)
+    values.setdefault("member_id", socket.gethostname())
     return RunSettings(kafka=kafka_settings(values, args, env), **values)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from consumer.alerts import Outputs
-from consumer.deadletter import dead_letter_headers
+from consumer.deadletter import dead_letter_record
 from consumer.errors import DeliveryError
-from consumer.kafka import DeliveryCallback, Headers, Sink
+from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
@@ -41,6 +41,9 @@ def produce(
         except BufferError:  # local queue full: let deliveries drain, then retry
             sink.poll(QUEUE_FULL_WAIT_S)
         except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.fatal():
+                raise fatal_error(f"produce to {topic}", error) from exc
             raise DeliveryError(f"cannot produce to {topic}: {exc}") from exc
 
 
@@ -85,6 +88,7 @@ class Publisher:
         dlq_topic: str,
         scores_topic: str | None = None,
         clock: Callable[[], float] = time.time,
+        dead_letter_bytes: int = 65536,
     ):
         self.sink = sink
         self.metrics = metrics
@@ -92,6 +96,7 @@ class Publisher:
         self.dlq_topic = dlq_topic
         self.scores_topic = scores_topic
         self.clock = clock
+        self.dead_letter_bytes = dead_letter_bytes
         self.failures = DeliveryFailures()
 
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
@@ -107,10 +112,8 @@ class Publisher:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
         for item in rejected:
             message = item.message
-            headers = dead_letter_headers(item)
-            produce(
-                self.sink, self.dlq_topic, message.value(), message.key(), headers, self.failures
-            )
+            value, key, headers = dead_letter_record(item, self.dead_letter_bytes)
+            produce(self.sink, self.dlq_topic, value, key, headers, self.failures)
             self.metrics.invalid_messages.labels(item.reason).inc()
             log_event(
                 "dead_letter",
@@ -122,18 +125,20 @@ class Publisher:
                 offset=message.offset(),
             )
 
-    def flush(self, timeout: float) -> None:
-        """Wait until every produced record is acknowledged.
+    def flush(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds until every produced record is acknowledged.
+
+        Returns:
+            How many records are still unacknowledged (the broker may be restarting).
 
         Raises:
-            DeliveryError: a record failed, or some were still unacknowledged after `timeout`.
+            DeliveryError: a record failed.
         """
         remaining = self.sink.flush(timeout)
         failures = self.failures.take()
         if failures:
             raise DeliveryError(f"{len(failures)} records not delivered, first: {failures[0]}")
-        if remaining:
-            raise DeliveryError(f"{remaining} records not acknowledged within {timeout:g}s")
+        return remaining
 
     def _alert_delivered(
         self, event_time: float, error: KafkaError | None, message: Message

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from types import FrameType
 
+from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from consumer.checkpoint import AtLeastOnce, CrashPoint, ExactlyOnce, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
@@ -18,6 +20,7 @@ from consumer.kafka import build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.publish import Publisher
 from training.stage_bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
@@ -70,10 +73,37 @@ def serve_metrics(
         raise ConfigError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from exc
 
 
+def build_checkpoint(
+    settings: RunSettings,
+    consumer: Consumer,
+    producer: Producer,
+    publisher: Publisher,
+    metrics: Metrics,
+    crash: CrashPoint = no_crash,
+) -> AtLeastOnce | ExactlyOnce:
+    """Return the checkpoint of the configured guarantee; exactly-once registers its producer.
+
+    Raises:
+        KafkaClientError: the transactional producer cannot be registered.
+    """
+    if not settings.exactly_once:
+        return AtLeastOnce(
+            consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout, crash
+        )
+    checkpoint = ExactlyOnce(
+        consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
+        crash,
+    )  # fmt: skip
+    checkpoint.start()
+    log_event("transactions_ready", transactional_id=settings.transactional_id)
+    return checkpoint
+
+
 def run(
     settings: RunSettings,
     stopping: Callable[[], bool],
     registry: CollectorRegistry = REGISTRY,
+    crash: CrashPoint = no_crash,
 ) -> None:
     """Score `settings.input_topic` until `stopping()`; raise on errors that stop the consumer.
 
@@ -98,17 +128,38 @@ def run(
             dlq_topic=settings.dlq_topic,
             scores_topic=settings.scores_topic,
             group_id=settings.group_id,
+            guarantee="exactly-once" if settings.exactly_once else "at-least-once",
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
             kafka=settings.kafka.redacted(),
         )
         producer = build_producer(settings)
+        checkpoint: AtLeastOnce | ExactlyOnce | None = None
         try:
             consumer = build_consumer(settings)
+            publisher = Publisher(
+                producer,
+                metrics,
+                settings.alert_topic,
+                settings.dlq_topic,
+                settings.scores_topic,
+                dead_letter_bytes=settings.max_message_bytes,
+            )
+            checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
             loop = ScoringLoop(
-                consumer, producer, scorer, manifest["model_version"], metrics, settings, health
+                consumer,
+                publisher,
+                checkpoint,
+                scorer,
+                manifest["model_version"],
+                metrics,
+                settings,
+                health,
+                crash=crash,
             )
             loop.run(stopping)
         finally:
+            if isinstance(checkpoint, ExactlyOnce):
+                checkpoint.close()
             producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
     finally:
         server.shutdown()

@@ -8,11 +8,13 @@ import pytest
 from fakes import FakeDetector, FakeSink, FakeSource, fake_run_settings, message
 from prometheus_client import CollectorRegistry
 
+from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
 from consumer.errors import DeliveryError
 from consumer.health import Health
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.publish import Publisher
 from training.stages import Scorer
 
 GOOD = b'{"a": 1, "b": 1, "c": 1, "transaction_id": "ok-%d"}'
@@ -28,15 +30,17 @@ def build(batches, **changes):
     sink = FakeSink(source.events)
     registry = CollectorRegistry()
     health = Health()
+    metrics = Metrics(registry)
+    config = settings(**changes)
+    clock = lambda: 1_700_000_010.0  # noqa: E731
+    publisher = Publisher(
+        sink, metrics, config.alert_topic, config.dlq_topic, config.scores_topic, clock
+    )
+    checkpoint = AtLeastOnce(
+        source, publisher, metrics, config.commit_interval, config.flush_timeout
+    )
     loop = ScoringLoop(
-        source,
-        sink,
-        FakeDetector(),
-        "m-1",
-        Metrics(registry),
-        settings(**changes),
-        health,
-        clock=lambda: 1_700_000_010.0,
+        source, publisher, checkpoint, FakeDetector(), "m-1", metrics, config, health, clock=clock
     )
     return loop, source, sink, registry, health
 

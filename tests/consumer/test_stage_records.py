@@ -9,8 +9,10 @@ import pytest
 from fakes import FakeSink, FakeSource, fake_run_settings, message
 from prometheus_client import CollectorRegistry
 
+from consumer.checkpoint import AtLeastOnce
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.publish import Publisher
 from training.bundle import save_bundle
 from training.decision import share_budget
 from training.pipeline import run_score
@@ -66,7 +68,12 @@ def test_consumer_records_agree_exactly_with_offline_scoring(stage_bundle):
     source = FakeSource([messages[:250], messages[250:]])
     sink = FakeSink(source.events)
     settings = fake_run_settings(scores_topic="scores", batch_size=1000)
-    loop = ScoringLoop(source, sink, scorer, "m", Metrics(CollectorRegistry()), settings)
+    metrics = Metrics(CollectorRegistry())
+    publisher = Publisher(sink, metrics, settings.alert_topic, settings.dlq_topic, "scores")
+    checkpoint = AtLeastOnce(
+        source, publisher, metrics, settings.commit_interval, settings.flush_timeout
+    )
+    loop = ScoringLoop(source, publisher, checkpoint, scorer, "m", metrics, settings)
     loop.run(stopping=lambda: not source.batches)
     records = sorted(
         (orjson.loads(r.value) for r in sink.on("scores")), key=lambda d: int(d["transaction_id"])

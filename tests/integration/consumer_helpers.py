@@ -14,9 +14,23 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from kafka_helpers import REPO_ROOT
 from prometheus_client.parser import text_string_to_metric_families
+
+COORDINATOR_MOVING = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+)
 
 
 def free_port() -> int:
@@ -122,33 +136,49 @@ def watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
 
 
 def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> list[Record]:
-    """Read every record now in the topic (up to the current high watermarks)."""
+    """Read every committed record now in the topic (up to the current high watermarks).
+
+    Reads `read_committed` and stops on the consumer's position rather than the last record's
+    offset: a transaction's commit marker takes the last offset and is never delivered.
+    """
     ends = watermarks(bootstrap, topic, partitions)
     client = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
+            "isolation.level": "read_committed",
         }
     )
-    client.assign([TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
+    wanted = [TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0]
+    client.assign(wanted)
     records: list[Record] = []
-    done = {p: ends[p] == 0 for p in range(partitions)}
     deadline = time.monotonic() + timeout
     try:
-        while not all(done.values()):
+        while wanted:
             assert time.monotonic() < deadline, f"could not read {topic} to its end"
             for m in client.consume(1000, 0.5):
-                if m.error() is not None:
-                    continue
-                records.append(
-                    Record(m.partition(), m.offset(), m.key(), m.value(), dict(m.headers() or []))
-                )
-                if m.offset() + 1 >= ends[m.partition()]:
-                    done[m.partition()] = True
+                if m.error() is None:
+                    headers = dict(m.headers() or [])
+                    records.append(Record(m.partition(), m.offset(), m.key(), m.value(), headers))
+            positions = client.position([TopicPartition(topic, tp.partition) for tp in wanted])
+            wanted = [tp for tp in positions if tp.offset < ends[tp.partition]]
     finally:
         client.close()
     return records
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int, committed: bool) -> dict[int, int]:
+    """Return each partition's end offset, as a read_committed reader sees it if `committed`.
+
+    The read_committed end (the last stable offset) stops before the first open transaction:
+    it equals the plain end offset only when no transaction is left open.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    level = IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
+    request = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)}
+    futures = admin.list_offsets(request, isolation_level=level, request_timeout=30)
+    return {tp.partition: future.result().offset for tp, future in futures.items()}
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
@@ -163,7 +193,8 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
                 )
                 return {tp.partition: tp.offset for tp in tps}
             except KafkaException as exc:  # coordinator still loading or moving: ask again
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                moving = exc.args[0].code() in COORDINATOR_MOVING
+                if not (exc.args[0].retriable() or moving) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     finally:

@@ -1,4 +1,4 @@
-"""Kafka fixtures for integration tests.
+"""Kafka fixtures for the integration and fault tests (one broker for the whole session).
 
 ``kafka_bootstrap`` picks the first available broker, in order:
 
@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from kafka_helpers import (
+
+# The helpers live with the integration tests; the fault tests import them too.
+sys.path.insert(0, str(Path(__file__).parent / "integration"))
+
+from kafka_helpers import (  # noqa: E402
     REPO_ROOT,
     can_run_local_broker,
     create_topic,

@@ -1,0 +1,153 @@
+"""The two delivery guarantees against fakes: what is committed, aborted, retried or fatal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from fakes import FakeSink, FakeSource, message
+from prometheus_client import CollectorRegistry
+
+from consumer.checkpoint import AtLeastOnce, ExactlyOnce
+from consumer.errors import FencedError, KafkaClientError
+from consumer.metrics import Metrics
+from consumer.publish import Publisher
+
+
+@dataclass
+class FakeTransactions(FakeSink):
+    """A transactional producer: calls are logged; `errors[call]` raise once each, in order."""
+
+    errors: dict[str, list[KafkaError]] = field(default_factory=dict)
+    sent: list[dict[tuple[str, int], int]] = field(default_factory=list)
+
+    def _call(self, name: str) -> None:
+        self.events.append(name)
+        if self.errors.get(name):
+            raise KafkaException(self.errors[name].pop(0))
+
+    def init_transactions(self, timeout=-1) -> None:
+        self._call("init")
+
+    def begin_transaction(self) -> None:
+        self._call("begin")
+
+    def send_offsets_to_transaction(self, positions, group_metadata, timeout=-1) -> None:
+        self._call("send_offsets")
+        self.sent.append({(tp.topic, tp.partition): tp.offset for tp in positions})
+
+    def commit_transaction(self, timeout=-1) -> None:
+        self._call("commit_txn")
+
+    def abort_transaction(self, timeout=-1) -> None:
+        self._call("abort")
+
+
+@dataclass
+class FakeGroupSource(FakeSource):
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def consumer_group_metadata(self) -> object:
+        return "group-metadata"
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.seeks.append((partition.topic, partition.partition, partition.offset))
+
+
+def exactly_once(**errors: list[KafkaError]):
+    source = FakeGroupSource([])
+    producer = FakeTransactions(source.events, errors=errors)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    publisher = Publisher(producer, metrics, "alerts", "dlq")
+    checkpoint = ExactlyOnce(source, producer, publisher, metrics, 0, 5, sleep=lambda _s: None)
+    checkpoint.start()
+    return checkpoint, source, producer, registry
+
+
+def batch(checkpoint, *offsets: int, partition: int = 0) -> None:
+    checkpoint.begin()
+    checkpoint.done([message(b"{}", o, partition) for o in offsets])
+
+
+def outcome(registry, name: str) -> float | None:
+    return registry.get_sample_value("fraud_offset_commits_total", {"outcome": name})
+
+
+def test_a_transaction_holds_the_batch_and_its_offsets():
+    checkpoint, source, producer, registry = exactly_once()
+    batch(checkpoint, 4, 5)
+    batch(checkpoint, 6)
+    checkpoint.commit()
+    assert producer.events == ["init", "begin", "send_offsets", "commit_txn"]
+    assert producer.sent == [{("in", 0): 7}]
+    assert source.commits == []  # the consumer never commits by itself
+    assert outcome(registry, "ok") == 1
+
+
+def test_an_abortable_error_aborts_and_rewinds_to_where_the_transaction_began():
+    abortable = KafkaError(KafkaError._STATE, "must abort", txn_requires_abort=True)
+    checkpoint, source, producer, registry = exactly_once(commit_txn=[abortable])
+    batch(checkpoint, 10, 11)
+    batch(checkpoint, 3, partition=1)
+    checkpoint.commit()
+    assert producer.events[-2:] == ["commit_txn", "abort"]
+    assert sorted(source.seeks) == [("in", 0, 10), ("in", 1, 3)]
+    assert outcome(registry, "aborted") == 1 and outcome(registry, "ok") is None
+    batch(checkpoint, 10, 11)  # scored again, in a new transaction
+    checkpoint.commit()
+    assert producer.events[-3:] == ["begin", "send_offsets", "commit_txn"]
+    assert producer.sent[-1] == {("in", 0): 12}
+
+
+def test_a_retriable_error_is_retried():
+    retriable = KafkaError(KafkaError._TIMED_OUT, "slow", retriable=True)
+    checkpoint, _, producer, registry = exactly_once(commit_txn=[retriable, retriable])
+    batch(checkpoint, 0)
+    checkpoint.commit()
+    assert producer.events.count("commit_txn") == 3
+    assert outcome(registry, "ok") == 1
+
+
+def test_a_fenced_producer_stops_with_a_clear_message():
+    fenced = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
+    checkpoint, _, producer, _ = exactly_once(send_offsets=[fenced])
+    batch(checkpoint, 0)
+    with pytest.raises(FencedError, match="transactional.id took over"):
+        checkpoint.commit()
+    assert "commit_txn" not in producer.events
+
+
+def test_another_fatal_error_stops_too():
+    fatal = KafkaError(KafkaError._INCONSISTENT, "broken", fatal=True)
+    checkpoint, _, _, _ = exactly_once(commit_txn=[fatal])
+    batch(checkpoint, 0)
+    with pytest.raises(KafkaClientError, match="fatal Kafka error in commit_transaction"):
+        checkpoint.commit()
+
+
+def test_revoke_commits_and_lost_aborts():
+    checkpoint, source, producer, _ = exactly_once()
+    batch(checkpoint, 0)
+    checkpoint.revoke([TopicPartition("in", 0)])
+    assert producer.events[-1] == "commit_txn"
+    batch(checkpoint, 5, partition=1)
+    checkpoint.lose([TopicPartition("in", 1)])
+    assert producer.events[-1] == "abort"
+    assert producer.sent == [{("in", 0): 1}]
+
+
+def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
+    source = FakeSource([])
+    sink = FakeSink(source.events, stuck=True)
+    metrics = Metrics(CollectorRegistry())
+    publisher = Publisher(sink, metrics, "alerts", "dlq")
+    checkpoint = AtLeastOnce(source, publisher, metrics, 0, 1)
+    sink.produce("alerts", b"alert", b"k", on_delivery=publisher.failures)
+    checkpoint.done([message(b"{}", 0)])
+    checkpoint.commit()  # the broker may be restarting: wait for the next interval
+    assert source.commits == []
+    sink.stuck = False
+    checkpoint.commit()
+    assert source.commits == [{("in", 0): 1}]
