@@ -103,15 +103,24 @@ def both_method(config: FitConfig = PRESETS["default"]):
     return fit
 
 
+# Fitted autoencoders by (data, rows, config, seed): `both` and the new-fraud protocol fit the
+# same one on the same seed's split, and a network is the slowest thing compare fits. A few
+# small weight matrices per seed; one compare run fills it.
+_FITTED: dict[tuple, Detector] = {}
+
+
 def _autoencoder(dataset, fit_rows, validation_rows, config: FitConfig, seed: int) -> Detector:
     """Fit the autoencoder as `fit` does with labels: on normal rows only."""
     labels = dataset.require_labels("compare")
     seeded = dataclasses.replace(config, seed=seed * 1000)
     normal_fit = fit_rows[labels[fit_rows] == 0]
     normal_val = validation_rows[labels[validation_rows] == 0]
-    return fit_detector(
-        dataset.features, dataset.feature_names, normal_fit, normal_val, seeded, lambda _: None
-    ).detector
+    key = (id(dataset), normal_fit.tobytes(), normal_val.tobytes(), seeded)
+    if key not in _FITTED:
+        _FITTED[key] = fit_detector(
+            dataset.features, dataset.feature_names, normal_fit, normal_val, seeded, lambda _: None
+        ).detector
+    return _FITTED[key]
 
 
 def run_new_fraud(
