@@ -107,6 +107,7 @@ class RunSettings:
     auto_offset_reset: str = "earliest"
     exactly_once: bool = False
     member_id: str = "fraudstream"
+    reload_interval: float = 10.0
 
     @property
     def transactional_id(self) -> str:
@@ -126,7 +127,7 @@ class RunSettings:
         if len(set(topics)) != len(topics):
             raise ConfigError("input, alert, dead-letter and scores topics must all differ")
         _positive(self, "batch_size", "batch_timeout", "flush_timeout", "max_message_bytes")
-        _positive(self, "top_features")
+        _positive(self, "top_features", "reload_interval")
         if self.commit_interval < 0:
             raise ConfigError("commit-interval must be 0 (every batch) or more")
         if not 0 <= self.metrics_port <= 65535:

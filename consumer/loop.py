@@ -30,6 +30,7 @@ from consumer.kafka import Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
+from consumer.models import Model, ModelWatch, describe
 from consumer.offsets import position
 from consumer.publish import Publisher
 from training.scoring import Detector
@@ -46,6 +47,7 @@ class ScoringLoop:
         detector, model_version: the model and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
         crash: a test-only hook called at each phase of a batch.
+        models: where a newer model may appear; asked between batches (None: never).
     """
 
     def __init__(
@@ -61,19 +63,13 @@ class ScoringLoop:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         crash: CrashPoint = no_crash,
+        models: ModelWatch | None = None,
     ):
+        self.models = models
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
-        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
-        self.detector = self.scorer.detector
-        decision = self.scorer.decision
-        self.model = ModelInfo(
-            model_version,
-            self.detector.threshold,
-            self.detector.feature_names,
-            None if decision is None else decision.probability_threshold,
-        )
+        self.adopt(detector, model_version)
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
@@ -103,7 +99,10 @@ class ScoringLoop:
         log_event("stopped")
 
     def step(self) -> None:
-        """Run one batch through every stage."""
+        """Run one batch through every stage (with the newest model, when one appeared)."""
+        newer = self.models.poll() if self.models is not None else None
+        if newer is not None:
+            self.use(newer)
         messages = self.consume()
         if messages:
             self.crash("after_consume")
@@ -115,6 +114,29 @@ class ScoringLoop:
             self.update_lag(messages)
         self.publisher.sink.poll(0)
         self.checkpoint.commit()
+
+    def use(self, model: Model) -> None:
+        """Score the next batches with `model`: between batches, so none is half scored by each."""
+        previous = self.model.version
+        self.adopt(model.detector, model.version)
+        describe(self.metrics, model)
+        self.metrics.model_reloads.labels("loaded").inc()
+        self.health.model_version = model.version
+        log_event(
+            "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
+        )
+
+    def adopt(self, detector: Detector | Scorer, version: str) -> None:
+        """Score with `detector` (a Scorer has the supervised stage too) from the next batch."""
+        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
+        self.detector = self.scorer.detector
+        decision = self.scorer.decision
+        self.model = ModelInfo(
+            version,
+            self.detector.threshold,
+            self.detector.feature_names,
+            None if decision is None else decision.probability_threshold,
+        )
 
     def consume(self) -> list[Message]:
         """Return up to batch-size messages, logging (and skipping) per-partition errors."""
@@ -139,7 +161,7 @@ class ScoringLoop:
         scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.anomaly_score.observe_many(scored.score)
+        self.metrics.observe_scores(scored.score)
         return decoded, scored
 
     def publish(self, decoded: Decoded, scored: Scored) -> None:

@@ -7,10 +7,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from consumer.drift import ScoreWindow
 from consumer.messages import REASONS
+from training.reference import ScoreReference
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -66,6 +68,87 @@ class Metrics:
         self.commits = Counter(
             "fraud_offset_commits", "Offset commits, by outcome.", ["outcome"], registry=registry
         )
+        self.alert_threshold = Gauge(
+            "fraud_alert_threshold",
+            "The loaded model's threshold: a transaction alerts when its score is above it.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.expected_alert_ratio = Gauge(
+            "fraud_expected_alert_ratio",
+            "Share of its validation split the loaded model alerted on: the alert ratio to expect.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.alert_delivery_failures = Counter(
+            "fraud_alert_delivery_failures",
+            "Alerts the broker did not acknowledge.",
+            registry=registry,
+        )
+        self.score_window = ScoreWindowMetrics(registry)
+        self.model_reloads = Counter(
+            "fraud_model_reloads",
+            "Newer model bundles found in the model directory, by outcome: loaded or refused.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("loaded", "refused"):
+            self.model_reloads.labels(outcome)
+
+    def describe_model(
+        self,
+        version: str,
+        threshold: float,
+        expected_alert_ratio: float | None,
+        reference: ScoreReference | None,
+    ) -> None:
+        """Export the model now scoring and start a fresh drift window for it."""
+        for gauge in (self.model_info, self.alert_threshold, self.expected_alert_ratio):
+            gauge.clear()
+        self.model_info.labels(version).set(1)
+        self.alert_threshold.labels(version).set(threshold)
+        if expected_alert_ratio is not None:
+            self.expected_alert_ratio.labels(version).set(expected_alert_ratio)
+        self.score_window.window = ScoreWindow(reference, threshold)
+
+    def observe_scores(self, scores: np.ndarray) -> None:
+        """Count a batch's scores into the score histogram and the drift window."""
+        self.anomaly_score.observe_many(scores)
+        window = self.score_window.window
+        if window is not None:
+            window.observe(scores)
+
+
+class ScoreWindowMetrics(Collector):
+    """Export the drift window's PSI and alert ratio, computed at scrape time.
+
+    Nothing is exported before a model is described or while the window holds too few scores;
+    the drift needs a bundle with a score reference.
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self.window: ScoreWindow | None = None
+        registry.register(self)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        window = self.window
+        if window is None:
+            return
+        drift = window.drift()
+        if drift is not None:
+            yield GaugeMetricFamily(
+                "fraud_score_drift",
+                "Population stability index of the last scores against the model's held-out "
+                "normal scores.",
+                value=drift,
+            )
+        ratio = window.alert_ratio()
+        if ratio is not None:
+            yield GaugeMetricFamily(
+                "fraud_window_alert_ratio",
+                "Share of the last scores (the drift window) that alerted.",
+                value=ratio,
+            )
 
 
 class BatchHistogram(Collector):

@@ -67,7 +67,13 @@ LOG_LEVEL = Option("log_level", str, "debug, info, warning or error (default inf
 
 RUN_OPTIONS = (
     BOOTSTRAP,
-    Option("model_dir", Path, "model bundle directory written by `python -m training fit`", True),
+    Option(
+        "model_dir",
+        Path,
+        "a model bundle written by `python -m training fit`, or a directory of bundles: the "
+        "newest valid one scores, and a newer one is switched to when it appears",
+        True,
+    ),
     Option("input_topic", str, "topic of transactions to score", True),
     Option("alert_topic", str, "topic for alerts", True),
     Option("dlq_topic", str, "dead-letter topic for messages that cannot be scored", True),
@@ -94,6 +100,11 @@ RUN_OPTIONS = (
         "member_id",
         str,
         "this member's stable name in the group, for its transactional.id (default: host name)",
+    ),
+    Option(
+        "reload_interval",
+        float,
+        "seconds between looks for a newer bundle in a directory of bundles (default 10)",
     ),
     LOG_LEVEL,
 )

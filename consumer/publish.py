@@ -150,3 +150,5 @@ class Publisher:
             # make a negative observation: leave it out rather than distort the histogram.
             if latency >= 0:
                 self.metrics.end_to_end_latency_seconds.observe_many(np.array([latency]))
+        else:
+            self.metrics.alert_delivery_failures.inc()

@@ -20,6 +20,7 @@ from consumer.kafka import build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
+from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
 from training.stage_bundle import load_scorer
 
@@ -111,18 +112,25 @@ def run(
         BundleError: the model bundle cannot be loaded.
         ConsumerError: a configuration, client or delivery failure.
     """
-    manifest, scorer = load_scorer(settings.model_dir)
-    detector = scorer.detector
-    health = Health()
     metrics = Metrics(registry)
+    directory = ModelDirectory(
+        settings.model_dir,
+        on_refused=lambda _path, _reason: metrics.model_reloads.labels("refused").inc(),
+        load=load_scorer,
+    )
+    model = directory.first()
+    manifest, detector = model.manifest, model.detector
+    health = Health()
+    describe(metrics, model)
     server = serve_metrics(settings, health, registry)
     try:
         log_event(
             "starting",
             model_version=manifest["model_version"],
+            model_path=str(model.path),
             threshold=detector.threshold,
             features=len(detector.feature_names),
-            stages="autoencoder" if scorer.stage is None else "supervised+autoencoder",
+            stages="autoencoder" if detector.stage is None else "supervised+autoencoder",
             input_topic=settings.input_topic,
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
@@ -149,12 +157,13 @@ def run(
                 consumer,
                 publisher,
                 checkpoint,
-                scorer,
+                detector,
                 manifest["model_version"],
                 metrics,
                 settings,
                 health,
                 crash=crash,
+                models=ModelWatch(directory, model, settings.reload_interval),
             )
             loop.run(stopping)
         finally:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from training.errors import BundleError
+from training.reference import reference_of
 from training.scaling import Scaler
 from training.scoring import (
     ACTIVATIONS,
@@ -169,6 +170,7 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
     ):
         raise BundleError(f"{file}: scaler or feature weights do not match {n} features")
     _check_log_mask(file, manifest, n)
+    _check_score_reference(file, manifest)
     if not (_finite(scaler.center) and _finite(scaler.scale) and (scaler.scale > 0).all()):
         raise BundleError(f"{file}: scaler values must be finite with positive scales")
     if not (_finite(feature_weights) and (feature_weights >= 0).all()):
@@ -194,6 +196,14 @@ def _check_log_mask(file: Path, manifest: dict[str, Any], n: int) -> None:
     log = manifest["scaler"].get("log") if isinstance(manifest["scaler"], dict) else None
     if not (isinstance(log, list) and len(log) == n and all(isinstance(v, bool) for v in log)):
         raise BundleError(f"{file}: scaler 'log' must be a list of {n} booleans, one per feature")
+
+
+def _check_score_reference(file: Path, manifest: dict[str, Any]) -> None:
+    """The optional score reference (the consumer's drift baseline) must be well formed."""
+    try:
+        reference_of(manifest)
+    except ValueError as exc:
+        raise BundleError(f"{file}: 'score_reference' {exc}") from exc
 
 
 def library_versions() -> dict[str, str]:

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from training import bundle, data, evaluate, report
 from training.config import FitConfig
 from training.errors import BundleError, DataError
+from training.reference import held_out_reference
 from training.scaling import fit_scaler
 from training.scoring import (
     CodeDistance,
@@ -245,6 +246,9 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
             "metrics": by_stage
         }
         report_metrics = metrics | by_stage
+    drift_reference = held_out_reference(scores["validation"], labels["validation"])
+    if drift_reference is not None:
+        fields["score_reference"] = drift_reference.to_dict()
 
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):

@@ -47,6 +47,11 @@ class Scorer:
     def feature_names(self) -> tuple[str, ...]:
         return self.detector.feature_names
 
+    @property
+    def threshold(self) -> float:
+        """Return the autoencoder's threshold (the stage's own is in `decision`)."""
+        return self.detector.threshold
+
     def score(self, features: np.ndarray) -> Scored:
         """Score a (rows, features) matrix of raw features in one vectorised pass per stage."""
         contributions = self.detector.contributions(features)
