@@ -29,7 +29,6 @@ from training.supervised import (
 )
 from training.threshold import parse_strategy
 
-LABELLED_METHODS = ("supervised", "both")
 GROUPS = 3
 
 
