@@ -49,7 +49,7 @@ from training.supervised import (
 
 PREVALENCE = 0.00173
 RATE = 0.002
-SHARES = (0.25, 0.5, 0.75)
+SHARES = (0.5, 0.75, 0.9)
 FRAUD_COUNTS = (10, 20, 30, 45)
 GROUPS = 3
 

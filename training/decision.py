@@ -18,8 +18,9 @@ from training.scoring import is_alert
 
 SUPERVISED = "supervised"
 AUTOENCODER = "autoencoder"
-# Half the budget to each stage: measured in bench/supervised_choice.py (docs/supervised.md).
-DEFAULT_SHARE = 0.5
+# Nine tenths of the budget to the supervised stage, the rest to the autoencoder: of the shares
+# measured in bench/supervised_choice.py, the best on all three counts (docs/supervised.md).
+DEFAULT_SHARE = 0.9
 # Rows alerted by the autoencoder alone rank in the band just above the probability
 # threshold, below the supervised stage's confident alerts (see `Decision.combined`).
 AUTOENCODER_BAND = 0.1
