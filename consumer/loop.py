@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from confluent_kafka import Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
@@ -35,6 +34,7 @@ from consumer.models import Model, ModelWatch, describe
 from consumer.offsets import position
 from consumer.publish import Publisher
 from training.scoring import Detector
+from training.stages import Scored, Scorer
 
 
 class ScoringLoop:
@@ -55,7 +55,7 @@ class ScoringLoop:
         source: Source,
         publisher: Publisher,
         checkpoint: Checkpoint,
-        detector: Detector,
+        detector: Detector | Scorer,
         model_version: str,
         metrics: Metrics,
         settings: RunSettings,
@@ -69,8 +69,7 @@ class ScoringLoop:
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
-        self.detector = detector
-        self.model = ModelInfo(model_version, detector.threshold, detector.feature_names)
+        self.adopt(detector, model_version)
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
@@ -108,8 +107,8 @@ class ScoringLoop:
         if messages:
             self.crash("after_consume")
             self.checkpoint.begin()
-            decoded, contributions = self.score(messages)
-            self.publish(decoded, contributions)
+            decoded, scored = self.score(messages)
+            self.publish(decoded, scored)
             self.checkpoint.done(messages)
             self.crash("after_produce")
             self.update_lag(messages)
@@ -119,15 +118,24 @@ class ScoringLoop:
     def use(self, model: Model) -> None:
         """Score the next batches with `model`: between batches, so none is half scored by each."""
         previous = self.model.version
-        self.detector = model.detector
-        self.model = ModelInfo(
-            model.version, model.detector.threshold, model.detector.feature_names
-        )
+        self.adopt(model.detector, model.version)
         describe(self.metrics, model)
         self.metrics.model_reloads.labels("loaded").inc()
         self.health.model_version = model.version
         log_event(
             "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
+        )
+
+    def adopt(self, detector: Detector | Scorer, version: str) -> None:
+        """Score with `detector` (a Scorer has the supervised stage too) from the next batch."""
+        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
+        self.detector = self.scorer.detector
+        decision = self.scorer.decision
+        self.model = ModelInfo(
+            version,
+            self.detector.threshold,
+            self.detector.feature_names,
+            None if decision is None else decision.probability_threshold,
         )
 
     def consume(self) -> list[Message]:
@@ -144,23 +152,23 @@ class ScoringLoop:
                 log_event("consume_error", logging.WARNING, code=error.name(), reason=error.str())
         return messages
 
-    def score(self, messages: list[Message]) -> tuple[Decoded, np.ndarray]:
-        """Decode the batch and compute each row's per-feature errors (one matrix, one call)."""
+    def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
+        """Decode the batch and score it with every stage (one matrix, one call per stage)."""
         started = self.monotonic()
         decoded = decode_batch(
             messages, self.detector.feature_names, self.settings.max_message_bytes
         )
-        contributions = self.detector.contributions(decoded.features)
+        scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.observe_scores(contributions.sum(axis=1))
-        return decoded, contributions
+        self.metrics.observe_scores(scored.score)
+        return decoded, scored
 
-    def publish(self, decoded: Decoded, contributions: np.ndarray) -> None:
+    def publish(self, decoded: Decoded, scored: Scored) -> None:
         """Hand the batch's alerts, score records and dead letters to the producer."""
         outputs = build_outputs(
             decoded,
-            contributions,
+            scored,
             self.model,
             self.clock(),
             self.settings.top_features,

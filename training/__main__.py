@@ -28,6 +28,13 @@ _FIT_OPTIONS = [
     ("--score-quantile", "score_quantile", float, "validation quantile that scales score parts"),
     ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),
     ("--threshold", "threshold", str, "recall:R, precision:P, rate:A (alert share) or value:V"),
+    (
+        "--stage",
+        "stage",
+        str,
+        "auto (also the supervised stage when labels and enough frauds exist), autoencoder "
+        "(today's detector alone) or both (fail unless the stage can be trained)",
+    ),
     ("--seed", "seed", int, "seed of the first network"),
     ("--test-size", "test_size", float, "share of rows held out for the test split"),
     ("--validation-size", "validation_size", float, "share of training rows for validation"),
@@ -215,11 +222,12 @@ def _score(args) -> int:
     import pandas as pd
 
     from training.pipeline import run_score
+    from training.stages import score_columns
 
-    scores, alerts = run_score(args.model_dir, args.data)
-    frame = pd.DataFrame({"score": scores, "alert": alerts.astype(int)})
+    scored = run_score(args.model_dir, args.data)
+    frame = pd.DataFrame(score_columns(scored))
     _write_csv_atomically(frame, args.out)
-    print(f"scored {len(frame)} rows, {int(alerts.sum())} alerts, to {args.out}")
+    print(f"scored {len(frame)} rows, {int(scored.alerts.sum())} alerts, to {args.out}")
     return 0
 
 
@@ -234,6 +242,14 @@ def _evaluate(args) -> int:
         if m["roc_auc"] is not None
         else f"the labels hold one class only; report in {args.report_dir}"
     )
+    for stage in ("supervised", "both"):
+        if stage in m and m[stage]["roc_auc"] is not None:
+            s = m[stage]
+            print(
+                f"{stage}: ROC AUC {s['roc_auc']:.4f}  average precision "
+                f"{s['average_precision']:.4f}  precision {s['precision']:.3f}  "
+                f"recall {s['recall']:.3f}"
+            )
     return 0
 
 

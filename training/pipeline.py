@@ -25,6 +25,15 @@ from training.scoring import (
     ReconstructionDistance,
     squared_errors,
 )
+from training.stage_bundle import load_scorer, stage_entry, write_stage
+from training.stage_fit import (
+    fit_supervised,
+    shared_threshold,
+    stage_metrics,
+    stage_refusal,
+    stage_summary,
+)
+from training.stages import Scored
 from training.threshold import Threshold, choose_threshold, parse_strategy
 
 Log = Callable[[str], None]
@@ -200,6 +209,7 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         + f"; training on {len(fit_rows)} rows, validating on {len(splits.validation)}, "
         f"testing on {len(splits.test)}"
     )
+    refusal = stage_refusal(config.stage, dataset.labels, strategy)
     started = time.perf_counter()
     fitted = fit_detector(dataset.features, names, fit_rows, val_rows, config, log)
     seconds = time.perf_counter() - started
@@ -209,9 +219,33 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         name: None if dataset.labels is None else dataset.labels[r] for name, r in rows.items()
     }
     threshold = choose_threshold(strategy, scores["validation"], labels["validation"])
+    supervised = None
+    if refusal is None and dataset.labels is not None:
+        supervised = fit_supervised(
+            fitted.detector,
+            dataset.features,
+            dataset.labels,
+            splits.fit,
+            splits.validation,
+            strategy.target,
+            config.seed,
+            log,
+        )
+        threshold = shared_threshold(
+            supervised, fitted.detector, dataset.features, splits.validation, strategy
+        )
+    else:
+        log(f"training the autoencoder only: {refusal}")
     detector = replace(fitted.detector, threshold=threshold.value)
     metrics = report.split_metrics(scores, labels, threshold.value)
     fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
+    report_metrics = metrics
+    if supervised is not None:
+        by_stage = stage_metrics(supervised, detector, dataset.features, rows, labels)
+        fields["supervised"] = stage_entry(supervised.stage, supervised.decision, names) | {
+            "metrics": by_stage
+        }
+        report_metrics = metrics | by_stage
     drift_reference = held_out_reference(scores["validation"], labels["validation"])
     if drift_reference is not None:
         fields["score_reference"] = drift_reference.to_dict()
@@ -219,36 +253,47 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):
             model.save(staging / f"network-{i}.keras")
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (staging / "metrics.json").write_text(json.dumps(report_metrics, indent=2) + "\n")
         (staging / "history.json").write_text(json.dumps(fitted.histories, indent=2) + "\n")
         evaluate.write_history_plot(staging / "history.png", fitted.histories)
         report.write_test_plots(staging, scores["test"], labels["test"], threshold.value)
+        if supervised is not None:
+            write_stage(staging, supervised.stage)
 
     manifest = bundle.save_bundle(model_dir, detector, fields, write_extras)
     log(report.summary_table(manifest))
+    if supervised is not None:
+        log(stage_summary(fields["supervised"]["metrics"]))
     return manifest
 
 
-def run_score(model_dir: Path, data_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Score every row of a CSV with a bundle; return (scores, alerts) in input order."""
-    detector = bundle.load_detector(model_dir)
+def run_score(model_dir: Path, data_path: Path) -> Scored:
+    """Score every row of a CSV with a bundle's stages, rows in input order."""
+    _, scorer = load_scorer(model_dir)
     frame = data.read_csv(data_path)
-    dataset = data.to_dataset(frame, detector.feature_names, None, str(data_path))
-    scores = detector.score(dataset.features)
-    return scores, detector.alerts(scores)
+    dataset = data.to_dataset(frame, scorer.feature_names, None, str(data_path))
+    return scorer.score(dataset.features)
 
 
 def run_evaluate(model_dir: Path, data_path: Path, report_dir: Path) -> dict[str, Any]:
     """Evaluate a bundle on a labelled CSV and write metrics.json and plots to `report_dir`."""
-    manifest, detector = bundle.load_bundle(model_dir)
+    manifest, scorer = load_scorer(model_dir)
+    detector = scorer.detector
     label_column = manifest.get("training", {}).get("config", {}).get("label_column") or "Class"
     frame = data.read_csv(data_path)
     if label_column not in frame.columns:
         raise DataError(f"{data_path}: no label column {label_column!r}; evaluate needs labels")
     dataset = data.to_dataset(frame, detector.feature_names, label_column, str(data_path))
     labels = dataset.require_labels(str(data_path))
-    scores = detector.score(dataset.features)
+    scored = scorer.score(dataset.features)
+    scores = scored.score
     metrics = evaluate.detection_metrics(scores, labels, detector.threshold)
+    if scorer.stage is not None and scorer.decision is not None:
+        assert scored.probability is not None
+        t_p = scorer.decision.probability_threshold
+        combined = scorer.decision.combined(scored.probability, scores)
+        metrics["supervised"] = evaluate.detection_metrics(scored.probability, labels, t_p)
+        metrics["both"] = evaluate.detection_metrics(combined, labels, t_p)
     metrics["model_version"] = manifest["model_version"]
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

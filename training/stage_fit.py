@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from training.config import STAGES
 from training.decision import DEFAULT_SHARE, Decision, share_budget
 from training.errors import OptionError
+from training.report import split_metrics
 from training.scoring import Detector
 from training.supervised import MIN_FRAUDS, SupervisedStage, fit_stage
-from training.threshold import ThresholdStrategy
-
-STAGES = ("auto", "autoencoder", "both")
+from training.threshold import Threshold, ThresholdStrategy
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,54 @@ def fit_supervised(
         f"or autoencoder score > {decision.score_threshold:.4g}"
     )
     return FittedStage(stage, decision)
+
+
+def shared_threshold(
+    fitted: FittedStage,
+    detector: Detector,
+    features: np.ndarray,
+    validation_rows: np.ndarray,
+    strategy: ThresholdStrategy,
+) -> Threshold:
+    """Return the autoencoder's threshold under the shared budget, with the combined rate."""
+    x = features[validation_rows]
+    alerts = fitted.decision.alerts(fitted.stage.probability(detector, x), detector.score(x))
+    return Threshold(fitted.decision.score_threshold, strategy, float(alerts.mean()), met=True)
+
+
+def stage_metrics(
+    fitted: FittedStage,
+    detector: Detector,
+    features: np.ndarray,
+    rows: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray | None],
+) -> dict[str, Any]:
+    """Return per split the metrics of the probability alone and of both stages together.
+
+    `both` ranks rows by `Decision.combined`, which alerts exactly where the decision does.
+    """
+    probability, combined = {}, {}
+    for name, split in rows.items():
+        x = features[split]
+        p = fitted.stage.probability(detector, x)
+        probability[name] = p
+        combined[name] = fitted.decision.combined(p, detector.score(x))
+    threshold = fitted.decision.probability_threshold
+    return {
+        "supervised": split_metrics(probability, labels, threshold),
+        "both": split_metrics(combined, labels, threshold),
+    }
+
+
+def stage_summary(metrics: dict[str, Any]) -> str:
+    """Return the test split's line per stage: ROC AUC, AP, precision and recall at the alerts."""
+    lines = ["stage        ROC AUC    AP   precision  recall  (test split, alerts of the stage)"]
+    for name in ("supervised", "both"):
+        m = metrics[name].get("test", {})
+        if m.get("roc_auc") is None:
+            continue
+        lines.append(
+            f"{name:<11} {m['roc_auc']:>8.4f} {m['average_precision']:>6.3f} "
+            f"{m['precision']:>10.3f} {m['recall']:>7.3f}"
+        )
+    return "\n".join(lines)

@@ -47,6 +47,11 @@ class Scorer:
     def feature_names(self) -> tuple[str, ...]:
         return self.detector.feature_names
 
+    @property
+    def threshold(self) -> float:
+        """Return the autoencoder's threshold (the stage's own is in `decision`)."""
+        return self.detector.threshold
+
     def score(self, features: np.ndarray) -> Scored:
         """Score a (rows, features) matrix of raw features in one vectorised pass per stage."""
         contributions = self.detector.contributions(features)
@@ -62,3 +67,16 @@ class Scorer:
             self.decision.alerts(probability, score),
             self.decision.reasons(probability, score),
         )
+
+
+def score_columns(scored: Scored) -> dict[str, np.ndarray]:
+    """Return the columns offline `score` writes: score, probability (with a stage), alert.
+
+    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), np.array([True]), [["supervised"]])
+    >>> {k: v.tolist() for k, v in score_columns(s).items()}
+    {'score': [3.0], 'probability': [0.25], 'alert': [1]}
+    """
+    columns = {"score": scored.score}
+    if scored.probability is not None:
+        columns["probability"] = scored.probability
+    return columns | {"alert": scored.alerts.astype(int)}
