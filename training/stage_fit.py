@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ def stage_refusal(stage: str, labels: np.ndarray | None, strategy: ThresholdStra
         reason = "the data has no labels"
     elif int(labels.sum()) < MIN_FRAUDS:
         reason = f"{int(labels.sum())} labelled frauds, fewer than the {MIN_FRAUDS} it needs"
+    elif importlib.util.find_spec("lightgbm") is None:
+        reason = "LightGBM is not installed (pip install 'fraudstream[stage]')"
     elif strategy.kind != "rate":
         reason = f"--threshold {strategy} is not an alert budget; the two stages share one (rate:A)"
     if reason is not None and stage == "both":
