@@ -63,7 +63,8 @@ def main() -> int:
         f"fit on {args.rows} rows: wall {wall:.1f} s, peak RSS {peak_mib:.0f} MiB, "
         f"networks trained in {manifest['training']['fit_seconds']:.1f} s, "
         f"epochs {[len(h['loss']) for h in json.loads((model / 'history.json').read_text())]}, "
-        f"test ROC AUC {test['roc_auc']:.4f}, AP {test['average_precision']:.4f}"
+        f"test ROC AUC {test['roc_auc']:.4f}, AP {test['average_precision']:.4f}, "
+        f"AP at the production fraud rate {test['at_prevalence']['average_precision']:.4f}"
     )
     return 0
 

@@ -98,7 +98,7 @@ def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "train.csv"
     synthesize(3000, 0.02, seed=1).to_csv(data, index=False)
     config = FitConfig(epochs=3, patience=0, ensemble=1, threshold="rate:0.03", seed=0)
-    run_fit(data, root / "model", config.validated(), log=lambda *_: None)
+    run_fit(data, root / "model", config, log=lambda *_: None)
     return root / "model"
 
 

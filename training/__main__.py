@@ -2,178 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from training.config import PRESETS, FitConfig
 from training.errors import OptionError, TrainingError
-
-# Options of `fit` that map one to one onto FitConfig fields: (flag, field, type, help).
-_FIT_OPTIONS = [
-    ("--epochs", "epochs", int, "most training epochs per network"),
-    ("--patience", "patience", int, "early-stopping patience in epochs (0: train every epoch)"),
-    ("--max-steps", "max_steps", int, "cap on optimiser steps per network (epochs are cut)"),
-    ("--batch-size", "batch_size", int, "rows per gradient step"),
-    ("--learning-rate", "learning_rate", float, "Adam learning rate"),
-    ("--activation", "activation", str, "hidden-layer activation: tanh, relu, elu, linear..."),
-    ("--bottleneck-activation", "bottleneck_activation", str, "activation of the code layer"),
-    ("--noise", "noise", float, "std of Gaussian input noise while training (denoising); 0 off"),
-    ("--ensemble", "ensemble", int, "networks trained with consecutive seeds, scores averaged"),
-    ("--scaling", "scaling", str, "scaling fitted on training rows: central, robust, standard"),
-    ("--weighting", "weighting", str, "per-feature error weights: inverse_error or none"),
-    ("--score-quantile", "score_quantile", float, "validation quantile that scales score parts"),
-    ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),
-    ("--threshold", "threshold", str, "recall:R, precision:P, rate:A (alert share) or value:V"),
-    (
-        "--stage",
-        "stage",
-        str,
-        "auto (also the supervised stage when labels and enough frauds exist), autoencoder "
-        "(today's detector alone) or both (fail unless the stage can be trained)",
-    ),
-    ("--seed", "seed", int, "seed of the first network"),
-    ("--test-size", "test_size", float, "share of rows held out for the test split"),
-    ("--validation-size", "validation_size", float, "share of training rows for validation"),
-    ("--split-seed", "split_seed", int, "seed of the train/validation/test split"),
-]
-# Score parts of `fit` switched with on/off: (flag, FitConfig field, help).
-_SWITCHES = [
-    ("--code-distance", "code_distance", "add the code's Mahalanobis distance to the score"),
-    (
-        "--reconstruction-distance",
-        "reconstruction_distance",
-        "add the reconstruction's distance from the mean training reconstruction",
-    ),
-]
+from training.options import build_parser, fit_config, names, variant_configs
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return _HANDLERS[args.command](args)
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training",
-        description="Train, score and evaluate fraudstream's autoencoder fraud detector.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_synth(commands)
-    _add_fit(commands)
-    _add_score(commands)
-    _add_evaluate(commands)
-    _add_compare(commands)
-    return parser
-
-
-def _add_synth(commands) -> None:
-    p = commands.add_parser(
-        "synth",
-        help="write a synthetic transactions CSV (ULB schema)",
-        description="Write synthetic card transactions with the ULB header "
-        "Time,V1..V28,Amount,Class, for demos and tests.",
-    )
-    p.add_argument("--rows", type=int, required=True, help="number of transactions")
-    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    p.add_argument("--fraud-rate", type=float, default=0.00173, help="share of frauds (0.00173)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.set_defaults(handler=_synth)
-
-
-def _add_fit(commands) -> None:
-    p = commands.add_parser(
-        "fit",
-        help="train a detector and write a model bundle",
-        description="Train the autoencoder on a CSV, choose the alert threshold on a validation "
-        "split, evaluate on an untouched test split and write a model bundle.",
-    )
-    p.add_argument("--data", type=Path, required=True, help="training CSV")
-    p.add_argument("--model-dir", type=Path, required=True, help="bundle directory (must be new)")
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="default",
-        help="starting settings: default, or reference (the tutorial's linear 29-27-29 recipe); "
-        "other options override it",
-    )
-    p.add_argument("--label-column", help="0/1 label column, ignored as a feature (Class); '' none")
-    p.add_argument("--drop-columns", help="comma-separated columns to ignore (Time); '' none")
-    p.add_argument("--features", help="comma-separated feature columns (all other numeric)")
-    p.add_argument(
-        "--log-columns",
-        help="comma-separated columns scaled as sign(x)*log1p(|x|), such as money amounts; "
-        "absent ones are skipped (Amount); '' none",
-    )
-    p.add_argument(
-        "--encoder",
-        help="comma-separated encoder widths, input side first; Nx is N times the number of "
-        "features; the decoder mirrors it (default 2x,0.25x)",
-    )
-    p.add_argument(
-        "--clip", type=float, help="clip scaled features to +-CLIP when scoring; 0 off (off)"
-    )
-    p.add_argument(
-        "--train-clip",
-        type=float,
-        help="clip scaled features to +-TRAIN_CLIP for training only; 0 off (3)",
-    )
-    for flag, field, text in _SWITCHES:
-        on = "on" if getattr(FitConfig(), field) else "off"
-        p.add_argument(flag, dest=field, choices=["on", "off"], help=f"{text} ({on})")
-    for flag, field, kind, text in _FIT_OPTIONS:
-        p.add_argument(flag, dest=field, type=kind, help=f"{text} ({getattr(FitConfig(), field)})")
-    p.set_defaults(handler=_fit)
-
-
-def _add_score(commands) -> None:
-    p = commands.add_parser(
-        "score",
-        help="score a CSV with a bundle",
-        description="Write a CSV with columns score and alert (0/1), one row per input row, in "
-        "input order. Label and other non-feature columns are ignored.",
-    )
-    p.add_argument("--model-dir", type=Path, required=True, help="model bundle directory")
-    p.add_argument("--data", type=Path, required=True, help="CSV with the bundle's features")
-    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    p.set_defaults(handler=_score)
-
-
-def _add_evaluate(commands) -> None:
-    p = commands.add_parser(
-        "evaluate",
-        help="evaluate a bundle on a labelled CSV",
-        description="Compute ROC AUC, average precision and the confusion counts at the bundle's "
-        "threshold; write metrics.json, pr_curve.png, roc_curve.png, score_histogram.png.",
-    )
-    p.add_argument("--model-dir", type=Path, required=True, help="model bundle directory")
-    p.add_argument("--data", type=Path, required=True, help="labelled CSV")
-    p.add_argument("--report-dir", type=Path, required=True, help="directory for the report")
-    p.set_defaults(handler=_evaluate)
-
-
-def _add_compare(commands) -> None:
-    from training.compare import add_arguments
-
-    p = commands.add_parser(
-        "compare",
-        help="compare the autoencoder with the reference recipe and strong baselines",
-        description="Train the default autoencoder, the reference preset, Isolation Forest and "
-        "PCA on the same splits over several seeds; print ROC AUC and average precision.",
-    )
-    add_arguments(p)
 
 
 def _synth(args) -> int:
@@ -183,30 +31,6 @@ def _synth(args) -> int:
     _write_csv_atomically(frame, args.out)
     print(f"wrote {len(frame)} rows ({int(frame['Class'].sum())} frauds) to {args.out}")
     return 0
-
-
-def fit_config(args) -> FitConfig:
-    """Build the FitConfig from the preset and the options given on the command line."""
-    changes = {field: getattr(args, field) for _, field, _, _ in _FIT_OPTIONS}
-    changes = {key: value for key, value in changes.items() if value is not None}
-    if args.label_column is not None:
-        changes["label_column"] = args.label_column or None
-    if args.drop_columns is not None:
-        changes["drop_columns"] = _names(args.drop_columns)
-    if args.features is not None:
-        changes["features"] = _names(args.features) or None
-    if args.encoder is not None:
-        changes["encoder"] = _names(args.encoder)
-    if args.clip is not None:
-        changes["clip"] = args.clip or None
-    if args.train_clip is not None:
-        changes["train_clip"] = args.train_clip or None
-    for _, field, _ in _SWITCHES:
-        if getattr(args, field) is not None:
-            changes[field] = getattr(args, field) == "on"
-    if args.log_columns is not None:
-        changes["log_columns"] = _names(args.log_columns)
-    return dataclasses.replace(PRESETS[args.preset], **changes).validated()
 
 
 def _fit(args) -> int:
@@ -234,7 +58,9 @@ def _score(args) -> int:
 def _evaluate(args) -> int:
     from training.pipeline import run_evaluate
 
-    m = run_evaluate(args.model_dir, args.data, args.report_dir)
+    if not 0 < args.prevalence < 1:
+        raise OptionError(f"--prevalence must be in (0, 1), got {args.prevalence}")
+    m = run_evaluate(args.model_dir, args.data, args.report_dir, args.prevalence)
     print(
         f"ROC AUC {m['roc_auc']:.4f}  average precision {m['average_precision']:.4f}  "
         f"precision {m['precision']:.3f}  recall {m['recall']:.3f} at threshold "
@@ -242,19 +68,79 @@ def _evaluate(args) -> int:
         if m["roc_auc"] is not None
         else f"the labels hold one class only; report in {args.report_dir}"
     )
+    production = m.get("at_prevalence")
+    if production:
+        print(
+            f"at a production fraud rate of {production['prevalence']:g}: average precision "
+            f"{production['average_precision']:.4f}  precision {production['precision']:.3f}  "
+            f"recall {production['recall']:.3f}  alert rate {production['alert_rate']:.4f}"
+        )
     for stage in ("supervised", "both"):
         if stage in m and m[stage]["roc_auc"] is not None:
             s = m[stage]
+            at = s.get("at_prevalence") or {}
             print(
                 f"{stage}: ROC AUC {s['roc_auc']:.4f}  average precision "
                 f"{s['average_precision']:.4f}  precision {s['precision']:.3f}  "
                 f"recall {s['recall']:.3f}"
+                + (f"  AP at production rate {at['average_precision']:.4f}" if at else "")
             )
     return 0
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split(",") if name.strip())
+def _compare(args) -> int:
+    from training.compare import (
+        LABELLED_METHODS,
+        METHODS,
+        NEW_FRAUD,
+        PROTOCOLS,
+        autoencoder_method,
+    )
+    from training.pipeline import run_compare, run_new_fraud_compare
+
+    if args.seeds < 1:
+        raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
+    if not 0 < args.prevalence < 1:
+        raise OptionError(f"--prevalence must be in (0, 1), got {args.prevalence}")
+    chosen = names(args.methods)
+    known = METHODS | LABELLED_METHODS
+    unknown = [m for m in chosen if m not in known]
+    if unknown or not chosen:
+        raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
+    protocols = PROTOCOLS if args.protocol == "all" else names(args.protocol)
+    bad = [p for p in protocols if p not in (*PROTOCOLS, NEW_FRAUD)]
+    if bad or not protocols:
+        raise OptionError(
+            f"unknown protocol(s) {bad}; choose from {', '.join(PROTOCOLS)}, {NEW_FRAUD} or all"
+        )
+    variants = variant_configs(args.variant, tuple(known))
+    methods = {m: known[m] for m in chosen} | {
+        label: autoencoder_method(config) for label, config in variants.items()
+    }
+    if NEW_FRAUD in protocols:
+        print(
+            run_new_fraud_compare(
+                args.data, args.seeds, args.prevalence, args.label_column, names(args.drop_columns)
+            )
+            + "\n"
+        )
+        protocols = tuple(p for p in protocols if p != NEW_FRAUD)
+        if not protocols:
+            return 0
+    table = run_compare(
+        args.data,
+        methods,
+        seeds=args.seeds,
+        protocols=protocols,
+        prevalence=args.prevalence,
+        label_column=args.label_column,
+        drop_columns=names(args.drop_columns),
+        report_dir=args.report_dir,
+    )
+    print(table)
+    if args.report_dir:
+        print(f"\nreport in {args.report_dir}")
+    return 0
 
 
 def _write_csv_atomically(frame, path: Path, **options) -> None:
@@ -269,6 +155,15 @@ def _write_csv_atomically(frame, path: Path, **options) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+_HANDLERS = {
+    "synth": _synth,
+    "fit": _fit,
+    "score": _score,
+    "evaluate": _evaluate,
+    "compare": _compare,
+}
 
 
 if __name__ == "__main__":

@@ -1,58 +1,69 @@
 """Compare detectors on the same splits: the autoencoder, the reference recipe and baselines.
 
-For each seed the data is split (stratified, 67/33); every method learns from the same training
-rows and is scored on the same untouched test rows. Two protocols: `unsupervised` (labels unused,
-training rows contaminated with frauds as they come) and `normal` (training on normal rows only).
+For each seed the rows are split; every method learns from the same training rows, has its
+threshold chosen on the same validation rows (the default alert budget) and is scored on the
+same untouched test rows. Three protocols:
+
+- `unsupervised`: a stratified 67/33 split; labels unused, training rows carry frauds at the
+  file's own rate.
+- `normal`: the same split, training on normal rows only.
+- `production`: training rows carry frauds at the production rate (`prevalence`), as a
+  fraud team's data does; every other fraud goes to the test split.
+
+Every test split is also measured re-weighted to the production fraud rate (`at_prevalence`).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import shlex
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import train_test_split
 
 from training import data
 from training.config import PRESETS, FitConfig
-from training.errors import DataError, OptionError
-from training.pipeline import fit_detector, split_rows
+from training.console import Log, quiet
+from training.fitting import Splits, fit_detector, split_rows
+from training.metrics import ULB_PREVALENCE, at_prevalence
 from training.scaling import fit_scaler
 from training.stage_methods import both_method, supervised_method
+from training.threshold import choose_threshold, parse_strategy
 
-PROTOCOLS = ("unsupervised", "normal")
-NEW_FRAUD = "new_fraud"
-# The fraud rate of the full ULB data (492 in 284,807): budgets of the new-fraud protocol are
-# spent as they would be at that rate.
-PRODUCTION_PREVALENCE = 0.00173
-# fit(dataset, fit_rows, validation_rows, seed) -> score(test_features) -> scores
-Method = Callable[[data.Dataset, np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]]
+PROTOCOLS = ("unsupervised", "normal", "production")
+# fit(dataset, fit_rows, validation_rows, seed) -> score(features) -> scores
+Score = Callable[[np.ndarray], np.ndarray]
+Method = Callable[[data.Dataset, np.ndarray, np.ndarray, int], Score]
+OnScores = Callable[[str, str, int, np.ndarray, np.ndarray], None]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One method's result on one seed and protocol."""
+    """One method's result on one seed and protocol, on the test split."""
 
     method: str
     protocol: str
     seed: int
     roc_auc: float
     average_precision: float
+    # At the production fraud rate: average precision, and precision and recall at the
+    # threshold chosen on validation rows.
+    production_ap: float = float("nan")
+    production_precision: float = float("nan")
+    production_recall: float = float("nan")
 
 
 def autoencoder_method(config: FitConfig) -> Method:
+    """Return a Method that fits the autoencoder with `config` (seeded per comparison seed)."""
+
     def fit(dataset, fit_rows, validation_rows, seed):
         seeded = dataclasses.replace(config, seed=seed * 1000)
         fitted = fit_detector(
-            dataset.features, dataset.feature_names, fit_rows, validation_rows, seeded, log=_quiet
+            dataset.features, dataset.feature_names, fit_rows, validation_rows, seeded, quiet
         )
         return fitted.detector.score
 
@@ -60,6 +71,7 @@ def autoencoder_method(config: FitConfig) -> Method:
 
 
 def isolation_forest(dataset, fit_rows, validation_rows, seed):
+    """Fit scikit-learn's IsolationForest with its defaults on every training row."""
     rows = np.concatenate([fit_rows, validation_rows])
     forest = IsolationForest(random_state=seed).fit(dataset.features[rows])
     return lambda x: -forest.score_samples(x)
@@ -91,6 +103,48 @@ LABELLED_METHODS: dict[str, Method] = {
     "supervised": supervised_method,
     "both": both_method(),
 }
+# Recall on a hidden group of frauds at the alert budget (`training.stage_methods`).
+NEW_FRAUD = "new_fraud"
+
+
+def production_splits(labels: np.ndarray, prevalence: float, seed: int) -> Splits:
+    """Split rows so that training rows carry frauds at `prevalence`; the rest go to test.
+
+    Normal rows are split 67/33 into training and test; training gets
+    round(prevalence / (1 - prevalence) * its normal rows) frauds drawn at random and the test
+    split every other fraud. Training rows are split 80/20 into fit and validation.
+    """
+    rng = np.random.default_rng(seed)
+    normal, fraud = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    config = PRESETS["default"]
+    train_normal, test_normal = train_test_split(
+        normal, test_size=config.test_size, random_state=seed
+    )
+    n_train_fraud = min(len(fraud), round(prevalence / (1 - prevalence) * len(train_normal)))
+    shuffled = rng.permutation(fraud)
+    train = np.concatenate([train_normal, shuffled[:n_train_fraud]])
+    test = np.concatenate([test_normal, shuffled[n_train_fraud:]])
+    stratify = labels[train] if n_train_fraud >= 2 else None
+    fit, validation = train_test_split(
+        train, test_size=config.validation_size, random_state=seed, stratify=stratify
+    )
+    return Splits(np.sort(fit), np.sort(validation), np.sort(test))
+
+
+def protocol_splits(labels: np.ndarray, protocol: str, prevalence: float, seed: int) -> Splits:
+    """Return the fit, validation and test rows of one protocol and seed."""
+    if protocol == "production":
+        return production_splits(labels, prevalence, seed)
+    splits = split_rows(
+        labels, len(labels), dataclasses.replace(PRESETS["default"], split_seed=seed)
+    )
+    if protocol == "normal":
+        return Splits(
+            splits.fit[labels[splits.fit] == 0],
+            splits.validation[labels[splits.validation] == 0],
+            splits.test,
+        )
+    return splits
 
 
 def run_comparison(
@@ -98,37 +152,43 @@ def run_comparison(
     seeds: int,
     protocols: tuple[str, ...],
     methods: dict[str, Method],
-    log: Callable[[str], None],
-    on_scores: Callable[[str, str, int, np.ndarray, np.ndarray], None] | None = None,
+    log: Log,
+    on_scores: OnScores | None = None,
+    prevalence: float = ULB_PREVALENCE,
 ) -> list[Outcome]:
     """Evaluate every method on every seed and protocol; return one Outcome per run."""
     labels = dataset.require_labels("compare")
+    strategy = parse_strategy(PRESETS["default"].threshold)
     outcomes = []
     for seed in range(seeds):
-        splits = split_rows(
-            labels, dataset.n_rows, dataclasses.replace(PRESETS["default"], split_seed=seed)
-        )
-        test_labels = labels[splits.test]
         for protocol in protocols:
-            fit_rows, val_rows = splits.fit, splits.validation
-            if protocol == "normal":
-                fit_rows = fit_rows[labels[fit_rows] == 0]
-                val_rows = val_rows[labels[val_rows] == 0]
+            splits = protocol_splits(labels, protocol, prevalence, seed)
+            test_labels = labels[splits.test]
             for name, method in methods.items():
                 if protocol == "normal" and name in LABELLED_METHODS:
                     continue  # no labelled frauds to learn from
-                score = method(dataset, fit_rows, val_rows, seed)
+                score = method(dataset, splits.fit, splits.validation, seed)
+                # A labelled method's score carries the threshold its own decision chose.
+                threshold = getattr(score, "threshold", None)
+                if threshold is None:
+                    threshold = choose_threshold(
+                        strategy, score(dataset.features[splits.validation])
+                    ).value
                 scores = score(dataset.features[splits.test])
+                production = at_prevalence(scores, test_labels, prevalence, threshold)
                 outcome = Outcome(
                     name,
                     protocol,
                     seed,
                     float(roc_auc_score(test_labels, scores)),
                     float(average_precision_score(test_labels, scores)),
+                    production["average_precision"],
+                    production["precision"],
+                    production["recall"],
                 )
                 log(
                     f"seed {seed} {protocol:<12} {name:<17} ROC AUC {outcome.roc_auc:.4f}  "
-                    f"AP {outcome.average_precision:.4f}"
+                    f"AP {outcome.average_precision:.4f}  AP@p {outcome.production_ap:.4f}"
                 )
                 outcomes.append(outcome)
                 if on_scores is not None:
@@ -136,8 +196,17 @@ def run_comparison(
     return outcomes
 
 
+_MEASURES = {
+    "roc_auc": "roc_auc",
+    "ap": "average_precision",
+    "production_ap": "production_ap",
+    "production_precision": "production_precision",
+    "production_recall": "production_recall",
+}
+
+
 def summarise(outcomes: list[Outcome]) -> list[dict]:
-    """Return mean and standard deviation of ROC AUC and AP per protocol and method.
+    """Return the mean and standard deviation of each measure per protocol and method.
 
     >>> rows = summarise([Outcome("a", "p", 0, 0.8, 0.4), Outcome("a", "p", 1, 0.9, 0.6)])
     >>> round(rows[0]["roc_auc_mean"], 3), round(rows[0]["roc_auc_std"], 3), rows[0]["seeds"]
@@ -147,189 +216,35 @@ def summarise(outcomes: list[Outcome]) -> list[dict]:
     rows = []
     for protocol, method in keys:
         group = [o for o in outcomes if (o.protocol, o.method) == (protocol, method)]
-        auc = np.array([o.roc_auc for o in group])
-        ap = np.array([o.average_precision for o in group])
-        rows.append(
-            {
-                "protocol": protocol,
-                "method": method,
-                "seeds": len(group),
-                "roc_auc_mean": float(auc.mean()),
-                "roc_auc_std": float(auc.std()),
-                "ap_mean": float(ap.mean()),
-                "ap_std": float(ap.std()),
-            }
-        )
+        row: dict = {"protocol": protocol, "method": method, "seeds": len(group)}
+        for key, field in _MEASURES.items():
+            values = np.array([getattr(o, field) for o in group], dtype=np.float64)
+            row[f"{key}_mean"] = float(values.mean())
+            row[f"{key}_std"] = float(values.std())
+        rows.append(row)
     return rows
 
 
-def format_table(rows: list[dict], title: str = "") -> str:
-    """Return the summary as a Markdown table."""
+def format_table(rows: list[dict], title: str = "", prevalence: float = ULB_PREVALENCE) -> str:
+    """Return the summary as a Markdown table: mean ± sd over seeds of each measure."""
     lines = [f"**{title}**", ""] if title else []
     lines += [
-        "| protocol | method | ROC AUC (mean ± sd) | average precision (mean ± sd) | seeds |",
-        "|---|---|---|---|---|",
+        "| protocol | method | ROC AUC | AP (test split) | AP at production rate | "
+        "precision at production rate | recall | seeds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        cells = [_pm(r, key) for key in _MEASURES]
         lines.append(
-            f"| {r['protocol']} | {r['method']} | {r['roc_auc_mean']:.3f} ± {r['roc_auc_std']:.3f} "
-            f"| {r['ap_mean']:.3f} ± {r['ap_std']:.3f} | {r['seeds']} |"
+            f"| {r['protocol']} | {r['method']} | " + " | ".join(cells) + f" | {r['seeds']} |"
         )
+    lines += [
+        "",
+        f"Production rate: test rows re-weighted to a fraud rate of {prevalence:g}; precision and "
+        "recall at the threshold chosen on validation rows (the default alert budget).",
+    ]
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="labelled CSV")
-    parser.add_argument("--report-dir", type=Path, help="write results and curves here")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds/splits (3)")
-    parser.add_argument(
-        "--protocol",
-        choices=[*PROTOCOLS, "both", NEW_FRAUD],
-        default="both",
-        help="unsupervised (labels unused but by the labelled methods), normal (normal-only "
-        "training), both (both), or new_fraud (recall on a hidden group of frauds at the alert "
-        "budget, for the autoencoder, supervised and both stages)",
-    )
-    parser.add_argument(
-        "--methods",
-        default=",".join(METHODS),
-        help=f"comma-separated subset of {','.join(METHODS)} and the labelled methods "
-        f"{','.join(LABELLED_METHODS)} ({','.join(METHODS)})",
-    )
-    parser.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        metavar="LABEL=OPTIONS",
-        help="also run the autoencoder with these fit options, e.g. "
-        '--variant "std=--scaling standard"; repeatable',
-    )
-    parser.add_argument("--label-column", default="Class", help="0/1 label column (Class)")
-    parser.add_argument("--drop-columns", default="Time", help="columns to ignore (Time); '' none")
-    parser.set_defaults(handler=_compare)
-
-
-def _compare(args) -> int:
-    if args.seeds < 1:
-        raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
-    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
-    known = METHODS | LABELLED_METHODS
-    unknown = [m for m in chosen if m not in known]
-    if unknown or not chosen:
-        raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
-    methods = {m: known[m] for m in chosen} | variant_methods(args.variant)
-    frame = data.read_csv(args.data)
-    if args.label_column not in frame.columns:
-        raise DataError(f"{args.data}: no label column {args.label_column!r}; compare needs labels")
-    drop = [c.strip() for c in args.drop_columns.split(",") if c.strip()]
-    names = data.choose_features(list(frame.columns), args.label_column, drop, None)
-    dataset = data.to_dataset(frame, names, args.label_column, str(args.data), data.MIN_ROWS)
-    if args.protocol == NEW_FRAUD:
-        return _new_fraud(dataset, args.seeds)
-    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
-    curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-
-    def keep_first_seed(method, protocol, seed, labels, scores):
-        if seed == 0:
-            curves[(protocol, method)] = (labels, scores)
-
-    outcomes = run_comparison(dataset, args.seeds, protocols, methods, _stderr, keep_first_seed)
-    rows = summarise(outcomes)
-    table = format_table(
-        rows,
-        f"{args.data.name}: {dataset.n_rows} rows, "
-        f"{len(names)} features, {int(dataset.require_labels(str(args.data)).sum())} positives",
-    )
-    print(table)
-    if args.report_dir:
-        _write_report(args.report_dir, table, rows, outcomes, curves)
-        print(f"\nreport in {args.report_dir}")
-    return 0
-
-
-# Fit settings that compare sets itself for every method, so a variant may not change them.
-_SET_BY_COMPARE = (
-    "features",
-    "drop_columns",
-    "label_column",
-    "train_on",
-    "threshold",
-    "seed",
-    "test_size",
-    "validation_size",
-    "split_seed",
-)
-
-
-def variant_methods(specs: list[str]) -> dict[str, Method]:
-    """Turn `LABEL=fit options` specs into autoencoder methods; a bad spec raises OptionError."""
-    from training.__main__ import build_parser, fit_config
-
-    methods: dict[str, Method] = {}
-    for spec in specs:
-        label, sep, options = spec.partition("=")
-        label = label.strip()
-        if not sep or not label:
-            raise OptionError(
-                f"--variant {spec!r}: write LABEL=OPTIONS, e.g. std='--scaling standard'"
-            )
-        if label in METHODS or label in methods:
-            raise OptionError(f"--variant {label!r}: that label is already taken")
-        try:
-            args = build_parser().parse_args(
-                ["fit", "--data", "-", "--model-dir", "-", *shlex.split(options)]
-            )
-        except SystemExit:
-            raise OptionError(
-                f"--variant {label!r}: {options!r} is not a list of fit options"
-            ) from None
-        ignored = [
-            "--" + field.replace("_", "-")
-            for field in _SET_BY_COMPARE
-            if getattr(args, field) is not None
-        ]
-        if ignored:
-            raise OptionError(
-                f"--variant {label!r}: compare decides {', '.join(ignored)} for every method; "
-                "use compare's own options"
-            )
-        methods[label] = autoencoder_method(fit_config(args))
-    return methods
-
-
-def _write_report(directory: Path, table: str, rows, outcomes, curves) -> None:
-    from training.evaluate import write_overlaid_curves
-
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "summary.md").write_text(table + "\n")
-    (directory / "results.json").write_text(
-        json.dumps({"summary": rows, "runs": [dataclasses.asdict(o) for o in outcomes]}, indent=2)
-        + "\n"
-    )
-    for protocol in dict.fromkeys(p for p, _ in curves):
-        series = {m: c for (p, m), c in curves.items() if p == protocol}
-        write_overlaid_curves(directory, series, f"{protocol} protocol, seed 0", protocol)
-
-
-def _new_fraud(dataset: data.Dataset, seeds: int) -> int:
-    from training.decision import prevalence_weights
-    from training.stage_methods import format_new_fraud_table, run_new_fraud
-
-    outcomes = run_new_fraud(
-        dataset, seeds, lambda y: prevalence_weights(y, PRODUCTION_PREVALENCE), _stderr
-    )
-    print(
-        f"Recall on the hidden group's test frauds at the alert budget "
-        f"({PRESETS['default'].threshold} at a fraud rate of {PRODUCTION_PREVALENCE:g}), "
-        f"mean ± sd over {seeds} seeds:\n"
-    )
-    print(format_new_fraud_table(outcomes))
-    return 0
-
-
-def _quiet(message: str) -> None:
-    pass
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _pm(row: dict, key: str) -> str:
+    return f"{row[f'{key}_mean']:.3f} ± {row[f'{key}_std']:.3f}"

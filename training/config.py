@@ -62,8 +62,8 @@ class FitConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validated(self) -> FitConfig:
-        """Return self after checking every value, raising OptionError naming the bad one."""
+    def __post_init__(self) -> None:
+        """Check every value once, raising OptionError naming the bad one."""
         _check(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
         _check(self.patience >= 0, f"--patience must be 0 or more, got {self.patience}")
         _check(self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}")
@@ -104,7 +104,6 @@ class FitConfig:
             parse_width(token, 10)
         parse_strategy(self.threshold)
         _check(self.stage in STAGES, f"--stage must be one of {', '.join(STAGES)}")
-        return self
 
 
 def parse_width(token: str, n_features: int) -> int:

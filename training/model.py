@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
 
 import numpy as np
 
 from training.config import FitConfig, parse_width
+from training.console import Log, stderr
 from training.scoring import Dense
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-Log = Callable[[str], None]
 
 
 def layer_widths(config: FitConfig, n_features: int) -> list[int]:
@@ -70,7 +67,7 @@ def fit_autoencoder(
     model = build_autoencoder(fit_rows.shape[1], config, seed)
     steps_per_epoch = -(-len(fit_rows) // config.batch_size)
     epochs = min(config.epochs, max(10, config.max_steps // steps_per_epoch))
-    callbacks: list = [_epoch_logger(log or _stderr, label, epochs)]
+    callbacks: list = [_epoch_logger(log or stderr, label, epochs)]
     validation = None
     if validation_rows is not None and len(validation_rows) > 0:
         rows = validation_rows.astype(np.float32)
@@ -123,7 +120,3 @@ def _epoch_logger(log: Log, label: str, epochs: int):
             log(f"{label} epoch {epoch + 1}/{epochs}  " + "  ".join(losses))
 
     return EpochLog()
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

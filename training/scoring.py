@@ -140,25 +140,9 @@ class Detector:
     def contributions(self, features: np.ndarray) -> np.ndarray:
         """Return each feature's share of the score, shape (rows, features); rows sum to scores.
 
-        A feature's share is its reconstruction error, its part of the reconstruction distance,
-        and a part of the code distance in proportion to how far the feature lies from its
-        training center (its squared scaled value): an explanation an analyst can read, not a
-        causal attribution.
+        See `score_contributions`.
         """
-        # Absurd inputs (a V column of 1e160) overflow to inf or nan; `alerts` flags those.
-        # A logged column (Amount) stays finite: log1p(1e160) is about 368.
-        with np.errstate(over="ignore", invalid="ignore"):
-            scaled = self.scaler.transform(features)
-            total = np.zeros_like(scaled)
-            for network in self.networks:
-                code, reconstruction = network.forward(scaled)
-                errors = squared_errors(scaled, reconstruction, self.feature_weights)
-                total += errors / network.error_scale
-                if network.distance is not None:
-                    total += network.distance(code)[:, None] * _deviation_share(scaled)
-                if network.spread is not None:
-                    total += network.spread(reconstruction)
-            return total / len(self.networks)
+        return score_contributions(self.scaler, self.networks, self.feature_weights, features)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Return one anomaly score per row of a raw (unscaled) feature matrix."""
@@ -172,6 +156,35 @@ class Detector:
         [False, False, True, True, True]
         """
         return is_alert(scores, self.threshold)
+
+
+def score_contributions(
+    scaler: Scaler,
+    networks: tuple[Network, ...],
+    feature_weights: np.ndarray,
+    features: np.ndarray,
+) -> np.ndarray:
+    """Return each feature's share of the score, shape (rows, features); rows sum to scores.
+
+    A feature's share is its reconstruction error, its part of the reconstruction distance,
+    and a part of the code distance in proportion to how far the feature lies from its
+    training center (its squared scaled value): an explanation an analyst can read, not a
+    causal attribution.
+    """
+    # Absurd inputs (a V column of 1e160) overflow to inf or nan; `is_alert` flags those.
+    # A logged column (Amount) stays finite: log1p(1e160) is about 368.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = scaler.transform(features)
+        total = np.zeros_like(scaled)
+        for network in networks:
+            code, reconstruction = network.forward(scaled)
+            errors = squared_errors(scaled, reconstruction, feature_weights)
+            total += errors / network.error_scale
+            if network.distance is not None:
+                total += network.distance(code)[:, None] * _deviation_share(scaled)
+            if network.spread is not None:
+                total += network.spread(reconstruction)
+        return total / len(networks)
 
 
 def is_alert(scores: np.ndarray, threshold: float) -> np.ndarray:

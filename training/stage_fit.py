@@ -12,7 +12,7 @@ import numpy as np
 from training.config import STAGES
 from training.decision import DEFAULT_SHARE, Decision, share_budget
 from training.errors import OptionError
-from training.report import split_metrics
+from training.metrics import ULB_PREVALENCE, split_metrics
 from training.scoring import Detector
 from training.supervised import MIN_FRAUDS, SupervisedStage, fit_stage
 from training.threshold import Threshold, ThresholdStrategy
@@ -119,8 +119,8 @@ def stage_metrics(
         combined[name] = fitted.decision.combined(p, detector.score(x))
     threshold = fitted.decision.probability_threshold
     return {
-        "supervised": split_metrics(probability, labels, threshold),
-        "both": split_metrics(combined, labels, threshold),
+        "supervised": split_metrics(probability, labels, threshold, ULB_PREVALENCE),
+        "both": split_metrics(combined, labels, threshold, ULB_PREVALENCE),
     }
 
 

@@ -17,8 +17,8 @@ import numpy as np
 from training import data
 from training.config import PRESETS, FitConfig
 from training.decision import DEFAULT_SHARE, rate_threshold, share_budget
+from training.fitting import fit_detector, split_rows
 from training.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
-from training.pipeline import fit_detector, split_rows
 from training.scoring import Detector
 from training.supervised import (
     MIN_FRAUDS,

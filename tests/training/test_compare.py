@@ -10,13 +10,14 @@ from training.compare import (
     Outcome,
     autoencoder_method,
     format_table,
+    production_splits,
     run_comparison,
     summarise,
-    variant_methods,
 )
 from training.config import FitConfig
 from training.data import Dataset
 from training.errors import OptionError
+from training.options import variant_configs
 from training.synth import synthesize
 
 
@@ -35,21 +36,36 @@ def test_every_method_sees_the_same_test_rows_and_beats_chance(dataset):
 
     methods = {name: METHODS[name] for name in ("isolation_forest", "pca")}
     outcomes = run_comparison(
-        dataset, 2, ("unsupervised", "normal"), methods, lambda m: None, record
+        dataset, 2, ("unsupervised", "normal", "production"), methods, lambda m: None, record
     )
-    assert len(outcomes) == 2 * 2 * 2
+    assert len(outcomes) == 2 * 3 * 2
+    assert all(0 <= o.production_ap <= 1 and 0 <= o.production_recall <= 1 for o in outcomes)
     assert all(o.roc_auc > 0.7 for o in outcomes)
-    for seed in range(2):
-        first = seen[("pca", "unsupervised", seed)]
-        assert all(np.array_equal(first, labels) for (_, _, s), labels in seen.items() if s == seed)
+    for (method, protocol, seed), labels in seen.items():
+        assert np.array_equal(seen[("pca", protocol, seed)], labels), method
+    assert np.array_equal(seen[("pca", "normal", 0)], seen[("pca", "unsupervised", 0)])
     assert not np.array_equal(seen[("pca", "normal", 0)], seen[("pca", "normal", 1)])
+    assert seen[("pca", "production", 0)].sum() > seen[("pca", "unsupervised", 0)].sum()
+
+
+def test_production_splits_train_on_frauds_at_the_production_rate():
+    labels = np.zeros(20_000, dtype=int)
+    labels[:400] = 1
+    for seed in range(3):
+        splits = production_splits(labels, 0.002, seed)
+        train = np.concatenate([splits.fit, splits.validation])
+        every = np.concatenate([train, splits.test])
+        assert np.array_equal(np.sort(every), np.arange(len(labels)))  # each row exactly once
+        assert labels[train].mean() == pytest.approx(0.002, abs=0.0002)
+        assert labels[splits.test].sum() == 400 - labels[train].sum()
+        assert labels[splits.validation].sum() >= 1
 
 
 def test_summary_and_table():
     outcomes = [Outcome("a", "unsupervised", s, 0.8 + 0.1 * s, 0.5) for s in range(2)]
     (row,) = summarise(outcomes)
     assert row["roc_auc_mean"] == pytest.approx(0.85) and row["ap_std"] == 0.0
-    assert "| unsupervised | a | 0.850 ± 0.050 | 0.500 ± 0.000 | 2 |" in format_table([row])
+    assert "| unsupervised | a | 0.850 ± 0.050 | 0.500 ± 0.000 | nan ± nan |" in format_table([row])
 
 
 @pytest.mark.slow
@@ -82,9 +98,11 @@ def test_compare_command_writes_table_and_report(tmp_path):
     assert "| unsupervised | isolation_forest |" in result.stdout
     assert "| unsupervised | quick |" in result.stdout
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert len(results["runs"]) == 3 * 2 * 2
-    for name in ("unsupervised_pr.png", "unsupervised_roc.png", "normal_pr.png", "normal_roc.png"):
-        assert (tmp_path / "r" / name).stat().st_size > 1000
+    assert len(results["runs"]) == 3 * 2 * 3
+    assert "| production | isolation_forest |" in result.stdout
+    for protocol in ("unsupervised", "normal", "production"):
+        for curve in ("pr", "roc"):
+            assert (tmp_path / "r" / f"{protocol}_{curve}.png").stat().st_size > 1000
 
 
 def test_compare_rejects_unknown_method(tmp_path):
@@ -100,8 +118,8 @@ def test_compare_rejects_unknown_method(tmp_path):
 
 
 def test_variants_are_autoencoders_with_fit_options():
-    (quick,) = variant_methods(["quick = --scaling standard --log-columns ''"]).items()
-    assert quick[0] == "quick"
+    (quick,) = variant_configs(["quick = --scaling standard --log-columns ''"]).items()
+    assert quick == ("quick", FitConfig(scaling="standard", log_columns=()))
     for spec, message in [
         ("--scaling standard", "write LABEL=OPTIONS"),
         ("pca=--epochs 2", "already taken"),
@@ -110,7 +128,7 @@ def test_variants_are_autoencoders_with_fit_options():
         ("x=--train-on normal --seed 3", "compare decides --train-on, --seed"),
     ]:
         with pytest.raises(OptionError, match=message):
-            variant_methods([spec])
+            variant_configs([spec], taken=tuple(METHODS))
 
 
 @pytest.mark.slow

@@ -2,9 +2,9 @@
 
 import pytest
 
-from training.__main__ import build_parser, fit_config
 from training.config import PRESETS, FitConfig
 from training.errors import OptionError
+from training.options import build_parser, fit_config
 
 
 def test_score_part_and_scaling_options_reach_the_config():
@@ -30,6 +30,6 @@ def test_reference_preset_keeps_the_tutorial_scaling_and_score():
 
 def test_log_columns_must_be_names():
     with pytest.raises(OptionError, match="--log-columns must be a list of column names"):
-        FitConfig(log_columns="Amount").validated()  # a string would match its letters
+        FitConfig(log_columns="Amount")  # a string would match its letters
     with pytest.raises(OptionError, match="--scaling must be one of central, robust, standard"):
-        FitConfig(scaling="minmax").validated()
+        FitConfig(scaling="minmax")

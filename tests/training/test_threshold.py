@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -34,6 +34,7 @@ def test_parse_strategy_rejects_bad_text(text):
         parse_strategy(text)
 
 
+@settings(deadline=None)  # a property, not a timing: shared CPUs must not fail it
 @given(scores_strategy, st.floats(0.001, 1.0))
 def test_rate_never_alerts_more_than_asked(scores, rate):
     threshold = choose_threshold(ThresholdStrategy("rate", rate), scores)
@@ -47,6 +48,7 @@ def test_rate_hits_the_target_on_distinct_scores():
     assert threshold.achieved == pytest.approx(0.01)
 
 
+@settings(deadline=None)
 @given(scores_strategy, st.floats(0.01, 1.0), st.randoms(use_true_random=False))
 def test_recall_target_is_always_met(scores, recall, random):
     labels = np.array([random.random() < 0.3 for _ in scores], dtype=int)

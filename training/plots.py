@@ -1,9 +1,8 @@
-"""Detection metrics on labelled scores, and the plots that show them."""
+"""The report's plots: PR and ROC curves, score histograms, training history (matplotlib)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -13,41 +12,15 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from training.scoring import is_alert
 
+def _pyplot():
+    """Return matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
 
-def detection_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Return ROC AUC, average precision and the confusion counts at a threshold.
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-    Ranking metrics are None when the labels hold a single class (they are undefined).
-
-    >>> m = detection_metrics(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]), 0.5)
-    >>> m["roc_auc"], m["precision"], m["recall"], m["tp"], m["fp"]
-    (0.75, 1.0, 0.5, 1, 0)
-    """
-    scores, labels = np.asarray(scores), np.asarray(labels).astype(bool)
-    alerts = is_alert(scores, threshold)
-    tp = int(np.sum(alerts & labels))
-    fp = int(np.sum(alerts & ~labels))
-    fn = int(np.sum(~alerts & labels))
-    tn = int(np.sum(~alerts & ~labels))
-    both_classes = 0 < labels.sum() < len(labels)
-    return {
-        "rows": int(len(labels)),
-        "positives": int(labels.sum()),
-        "roc_auc": float(roc_auc_score(labels, scores)) if both_classes else None,
-        "average_precision": float(average_precision_score(labels, scores))
-        if both_classes
-        else None,
-        "threshold": float(threshold),
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "recall": tp / (tp + fn) if tp + fn else 0.0,
-        "alert_rate": float(alerts.mean()) if len(alerts) else 0.0,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
-    }
+    return plt
 
 
 def write_plots(
@@ -58,11 +31,7 @@ def write_plots(
     title: str = "test split",
 ) -> list[Path]:
     """Write pr_curve.png, roc_curve.png and score_histogram.png; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     labels = np.asarray(labels).astype(bool)
     written = []
     if 0 < labels.sum() < len(labels):
@@ -113,11 +82,7 @@ def _histogram(plt, path: Path, scores, labels, threshold: float, title: str) ->
 
 def write_history_plot(path: Path, histories: list[dict[str, list[float]]]) -> Path:
     """Plot training and validation loss per epoch for each network of the ensemble."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for i, history in enumerate(histories):
         epochs = np.arange(1, len(history.get("loss", [])) + 1)
@@ -146,11 +111,7 @@ def write_overlaid_curves(
     stem: str,
 ) -> list[Path]:
     """Write `{stem}_pr.png` and `{stem}_roc.png`: one curve per name -> (labels, scores)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig_pr, ax_pr = plt.subplots(figsize=(6.5, 5))
     fig_roc, ax_roc = plt.subplots(figsize=(6.5, 5))
     for name, (labels, scores) in series.items():
