@@ -38,8 +38,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from training import data
 from training.config import PRESETS
 from training.decision import DEFAULT_SHARE, prevalence_weights, share_budget
+from training.fitting import fit_detector, split_rows
 from training.newfraud import group_frauds, hidden_group_recalls
-from training.pipeline import fit_detector, split_rows
 from training.supervised import (
     autoencoder_outputs,
     fit_calibration,

@@ -7,7 +7,7 @@ import pytest
 
 from training import data
 from training.config import FitConfig
-from training.pipeline import split_rows
+from training.fitting import split_rows
 from training.stage_methods import (
     ThresholdedScore,
     both_method,
