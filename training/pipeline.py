@@ -84,13 +84,11 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         log(f"training the autoencoder only: {refusal}")
     metrics = split_metrics(scores, labels, detector.threshold, ULB_PREVALENCE)
     fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
-    report_metrics = metrics
     if supervised is not None:
         by_stage = stage_metrics(supervised, detector, dataset.features, rows, labels)
         fields["supervised"] = stage_entry(supervised.stage, supervised.decision, names) | {
             "metrics": by_stage
         }
-        report_metrics = metrics | by_stage
     drift_reference = held_out_reference(scores["validation"], labels["validation"])
     if drift_reference is not None:
         fields["score_reference"] = drift_reference.to_dict()
@@ -98,7 +96,7 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     def write_extras(staging: Path) -> None:
         for i, model in enumerate(fitted.models):
             model.save(staging / f"network-{i}.keras")
-        (staging / "metrics.json").write_text(json.dumps(report_metrics, indent=2) + "\n")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / "history.json").write_text(json.dumps(fitted.histories, indent=2) + "\n")
         plots.write_history_plot(staging / "history.png", fitted.histories)
         test_labels = labels["test"]
