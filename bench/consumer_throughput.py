@@ -1,229 +1,131 @@
-"""Benchmark (not a test): one consumer process end to end vs. raw consumption of the same topic.
+"""Throughput: a bare consumer reading the topic (the ceiling), and scoring consumer groups.
 
-    scripts/kafka-local start --dir /tmp/kafka-bench          # prints 127.0.0.1:PORT
-    .venv/bin/python bench/consumer_throughput.py --bootstrap-servers 127.0.0.1:PORT \\
-        [--messages 200000] [--partitions 4] [--model-dir BUNDLE]
-
-Fills a fresh topic with ULB-shaped JSON transactions, then measures (1) a bare confluent-kafka
-consumer doing no work, (2) `python -m consumer run` scoring the topic, from its first scored
-message until its committed offsets reach the end. Prints both rates and their ratio.
+Rates are taken between the moments 10% and 90% of the topic were read (or scored), so that
+start-up and the last partitions' tail do not count.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-from prometheus_client.parser import text_string_to_metric_families
+from confluent_kafka import Consumer
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.kafka import unique, wait_committed
+from bench.processes import Scorer
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--model-dir", type=Path, help="bundle to score with (default: train one)")
-    args = parser.parse_args()
-    bootstrap = args.bootstrap_servers
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        model_dir = args.model_dir or train_tiny_bundle(Path(tmp))
-        topic = f"bench-{uuid.uuid4().hex[:8]}"
-        create_topics(
-            bootstrap, [(topic, args.partitions), (topic + "-alerts", 1), (topic + "-dlq", 1)]
-        )
-        size = fill(bootstrap, topic, args.messages)
-        print(
-            f"topic {topic}: {args.messages} messages, {args.partitions} partitions, "
-            f"{size / args.messages:.0f} bytes each"
-        )
-        raw = raw_rate(bootstrap, topic, args.messages)
-        print(f"raw consume (no work):        {raw:>10,.0f} msg/s")
-        scored = end_to_end_rate(
-            bootstrap, topic, args.partitions, args.messages, model_dir, Path(tmp)
-        )
-        print(f"end to end (one consumer):    {scored:>10,.0f} msg/s")
-        print(f"ratio end to end / raw:       {scored / raw:>10.2f}")
-    return 0
+WINDOW = (0.1, 0.9)
+SAMPLE_EVERY_S = 0.1
 
 
-def train_tiny_bundle(root: Path) -> Path:
-    data, model = root / "train.csv", root / "model"
-    py = [sys.executable, "-m", "training"]
-    subprocess.run(
-        [*py, "synth", "--rows", "5000", "--out", str(data), "--fraud-rate", "0.01"],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *py,
-            "fit",
-            "--data",
-            str(data),
-            "--model-dir",
-            str(model),
-            "--epochs",
-            "3",
-            "--patience",
-            "0",
-            "--ensemble",
-            "1",
-        ],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    return model
+def crossing(samples: Sequence[tuple[float, float]], level: float) -> float:
+    """Return the time a rising count first reached `level`, interpolated between samples.
+
+    >>> crossing([(0.0, 0.0), (1.0, 10.0), (2.0, 30.0)], 20.0)
+    1.5
+    """
+    for (t0, c0), (t1, c1) in zip(samples, samples[1:], strict=False):
+        if c1 >= level:
+            if c0 >= level or c1 == c0:
+                return t0
+            return t0 + (t1 - t0) * (level - c0) / (c1 - c0)
+    raise ValueError(f"the count never reached {level}")
 
 
-def create_topics(bootstrap: str, topics: list[tuple[str, int]]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics]
-    for future in admin.create_topics(new).values():
-        future.result(30)
-    time.sleep(1)
+def window_rate(samples: Sequence[tuple[float, float]], total: int, start: float = 0.0) -> float:
+    """Return the rate between the 10% and 90% marks of `total` (not before time `start`).
 
-
-def fill(bootstrap: str, topic: str, count: int) -> int:
-    """Produce `count` ULB-shaped JSON transactions; return the total bytes."""
-    from training.synth import synthesize
-
-    rows = synthesize(count, 0.002, seed=42).drop(columns=["Class"]).to_dict("records")
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 20,
-            "queue.buffering.max.messages": 2_000_000,
-            "compression.type": "lz4",
-        }
-    )
-    size = 0
-    now = time.time()
-    for i, row in enumerate(rows):
-        row["transaction_id"] = f"bench-{i}"
-        row["event_time"] = now
-        value = orjson.dumps(row)
-        size += len(value)
-        while True:
-            try:
-                producer.produce(topic, value, row["transaction_id"].encode())
-                break
-            except BufferError:
-                producer.poll(0.1)
-    assert producer.flush(120) == 0
-    return size
+    >>> window_rate([(0.0, 0.0), (1.0, 50.0), (2.0, 100.0)], 100)
+    50.0
+    """
+    low, high = (crossing(samples, share * total) for share in WINDOW)
+    counted = WINDOW[0] * total
+    if start > low:  # not every process was ready at the 10% mark: count from `start` on
+        low, counted = next((t, c) for t, c in samples if t >= start)
+        if counted >= WINDOW[1] * total:
+            raise RuntimeError("90% scored before every process was ready: use more messages")
+    return (WINDOW[1] * total - counted) / (high - low)
 
 
 def raw_rate(bootstrap: str, topic: str, count: int) -> float:
-    """Messages per second of a consumer that does nothing with them (first to last message)."""
+    """Messages per second of a consumer that only checks each message for an error."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"raw-{uuid.uuid4().hex[:8]}",
+            "group.id": unique("raw"),
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "fetch.max.bytes": 64 * 1024 * 1024,
+            "fetch.max.bytes": 64 * 1024 * 1024,  # as the scoring consumer
         }
     )
     consumer.subscribe([topic])
-    received, first, started = 0, 0, 0.0
+    received, samples = 0, [(time.perf_counter(), 0.0)]
     try:
         while received < count:
             batch = consumer.consume(1000, 1.0)
             received += sum(1 for m in batch if m.error() is None)
-            if batch and not first:  # time from the first batch on, not counting it
-                started, first = time.perf_counter(), received
+            samples.append((time.perf_counter(), float(received)))
     finally:
         consumer.close()
-    return (received - first) / (time.perf_counter() - started)
+    return window_rate(samples, count)
 
 
-def end_to_end_rate(
-    bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, tmp: Path
-) -> float:
-    """Messages per second of `python -m consumer run`, first scored message to last commit."""
-    port = 19400 + os.getpid() % 500
-    group = f"e2e-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "FRAUD_LOG_LEVEL": "warning"}
-    log = open(tmp / "consumer.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "consumer",
-            "run",
-            "--bootstrap-servers",
-            bootstrap,
-            "--model-dir",
-            str(model_dir),
-            "--input-topic",
-            topic,
-            "--alert-topic",
-            topic + "-alerts",
-            "--dlq-topic",
-            topic + "-dlq",
-            "--group-id",
-            group,
-            "--metrics-host",
-            "127.0.0.1",
-            "--metrics-port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    checker = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    started = first = None
+@dataclass(frozen=True)
+class GroupRun:
+    """What one run of `processes` scoring consumers in one group measured."""
+
+    processes: int
+    rate: float  # messages per second, all processes together
+    ready_s: float  # start to /readyz 200, the slowest process (already scoring a backlog)
+    cpu_cores: float  # CPU seconds per second during the window, all processes together
+    peak_rss: int  # bytes, the largest process
+    committed_to_end: bool
+
+
+def group_rate(
+    bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, processes: int,
+    work: Path,
+) -> GroupRun:  # fmt: skip
+    """Score the whole topic with `processes` consumers in a fresh group; measure them."""
+    group = unique(f"bench-{processes}p")
+    scorers = [
+        Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log")
+        for i in range(processes)
+    ]
+    ready: dict[int, float] = {}
+    samples: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float]] = []
     try:
-        while True:
-            assert process.poll() is None, (tmp / "consumer.log").read_text()
-            if started is None:
-                scored = scored_total(port)
-                if scored:
-                    started, first = time.perf_counter(), scored
-            else:
-                done = sum(max(tp.offset, 0) for tp in checker.committed(tps, timeout=10))
-                if done >= count:
-                    elapsed = time.perf_counter() - started
-                    break
-            time.sleep(0.05)
+        while not samples or samples[-1][1] < WINDOW[1] * count:
+            for i, scorer in enumerate(scorers):
+                scorer.check_alive()
+                if i not in ready and scorer.get("/readyz")[0] == 200:
+                    ready[i] = time.monotonic() - scorer.started
+            before = time.perf_counter()
+            scored = sum(s.scored() for s in scorers)
+            now = (before + time.perf_counter()) / 2  # a scrape takes a while under load
+            samples.append((now, scored))
+            cpu.append((now, sum(s.cpu_seconds() for s in scorers)))
+            time.sleep(SAMPLE_EVERY_S if len(ready) == processes else 0.01)
+        if len(ready) < processes:
+            raise RuntimeError("90% scored before every process was ready: use more messages")
+        all_ready = max(s.started + ready[i] for i, s in enumerate(scorers))
+        all_ready += time.perf_counter() - time.monotonic()  # the samples' clock
+        rate = window_rate(samples, count, start=all_ready)
+        low = max(crossing(samples, WINDOW[0] * count), all_ready)
+        cores = _slope(cpu, low, samples[-1][0])
+        done = wait_committed(bootstrap, group, topic, partitions, 120)
+        peak = max(s.peak_rss() for s in scorers)
     finally:
-        checker.close()
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        log.close()
-    return (count - first) / elapsed
+        for s in scorers:
+            s.stop()
+    return GroupRun(processes, rate, max(ready.values()), cores, peak, done)
 
 
-def scored_total(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            body = response.read().decode()
-    except OSError:
-        return 0.0
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            if sample.name == "fraud_transactions_scored_total":
-                return sample.value
-    return 0.0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _slope(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """Return the average rate of a cumulative sample series between two times."""
+    first = next((s for s in samples if s[0] >= start), samples[0])
+    last = samples[-1]
+    return (last[1] - first[1]) / max(last[0] - first[0], 1e-9) if end > start else 0.0

@@ -1,73 +1,51 @@
-"""Benchmark `python -m training fit` with default settings on ULB-sized synthetic data.
+"""`python -m training fit` with default settings on ULB-sized synthetic data: time and memory.
 
-Usage: .venv/bin/python bench/fit_benchmark.py [--rows 284807] [--work DIR] [-- extra fit options]
-
-Prints the wall time and the peak resident memory of the fit process, and the test metrics.
+Its bundle is the default bundle every other benchmark scores with, and its CSV the stream.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
-import subprocess
 import sys
-import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.processes import Measured, run_measured
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=284_807)
-    parser.add_argument("--work", type=Path, help="keep data and bundle here")
-    parser.add_argument("fit_options", nargs="*", help="extra options for fit (after --)")
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data, model = work / "transactions.csv", work / f"model-{time.time_ns()}"
-    if not data.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "synth",
-                "--rows",
-                str(args.rows),
-                "--out",
-                str(data),
-            ],
-            check=True,
-        )
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "fit",
-            "--data",
-            str(data),
-            "--model-dir",
-            str(model),
-            *args.fit_options,
-        ],
-        check=True,
-    )
-    wall = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    manifest = json.loads((model / "manifest.json").read_text())
+
+@dataclass(frozen=True)
+class FitRun:
+    rows: int
+    measured: Measured  # the fit process alone
+    model_dir: Path
+    test_roc_auc: float
+    test_average_precision: float
+    test_average_precision_at_prevalence: float | None  # at the production fraud rate
+    epochs: list[int]
+
+
+def synthesize(rows: int, out: Path, log: Path, fraud_rate: float | None = None) -> Path:
+    """Write `rows` synthetic transactions (seed 0: the world `fit` learns) to `out`."""
+    if not out.exists():
+        rate = [] if fraud_rate is None else ["--fraud-rate", str(fraud_rate)]
+        command = ["synth", "--rows", str(rows), "--out", str(out), *rate]
+        run_measured([sys.executable, "-m", "training", *command], log)
+    return out
+
+
+def fit(data: Path, rows: int, model_dir: Path, log: Path) -> FitRun:
+    """Run `python -m training fit` with defaults on `data`; return what it cost and scored."""
+    command = ["fit", "--data", str(data), "--model-dir", str(model_dir)]
+    measured = run_measured([sys.executable, "-m", "training", *command], log)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
     test = manifest["metrics"]["test"]
-    print(
-        f"fit on {args.rows} rows: wall {wall:.1f} s, peak RSS {peak_mib:.0f} MiB, "
-        f"networks trained in {manifest['training']['fit_seconds']:.1f} s, "
-        f"epochs {[len(h['loss']) for h in json.loads((model / 'history.json').read_text())]}, "
-        f"test ROC AUC {test['roc_auc']:.4f}, AP {test['average_precision']:.4f}, "
-        f"AP at the production fraud rate {test['at_prevalence']['average_precision']:.4f}"
+    history = json.loads((model_dir / "history.json").read_text())
+    return FitRun(
+        rows,
+        measured,
+        model_dir,
+        test["roc_auc"],
+        test["average_precision"],
+        test.get("at_prevalence", {}).get("average_precision"),
+        [len(h["loss"]) for h in history],
     )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

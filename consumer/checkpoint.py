@@ -1,10 +1,11 @@
 """The delivery guarantee in one object: when a batch's input offsets are committed, and how.
 
 `AtLeastOnce` flushes the producer, then commits the offsets: an output may be written twice
-(a crash between the two) but never lost. `ExactlyOnce` puts a batch's outputs and its input
-offsets in one Kafka transaction: readers with `isolation.level=read_committed` see each output
-once. Both commit what is done when partitions are revoked and drop what is pending when they
-are lost (another consumer owns them: committing would be wrong).
+(a crash between the two) but never lost. `consumer.transaction.ExactlyOnce` puts a batch's
+outputs and its input offsets in one Kafka transaction: readers with
+`isolation.level=read_committed` see each output once. Both commit what is done when
+partitions are revoked and drop what is pending when they are lost (another consumer owns
+them: committing would be wrong).
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
-from consumer.errors import DeliveryError, KafkaClientError
-from consumer.kafka import Source, TransactionalSink, TransactionalSource, fatal_error
+from consumer.errors import DeliveryError
+from consumer.kafka import Source
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker, Partition, position
+from consumer.offsets import OffsetTracker, Partition
 from consumer.publish import Publisher
 
 CrashPoint = Callable[[str], None]
-RETRY_WAIT_S = 0.5
-RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
 
 
 def no_crash(_phase: str) -> None:
@@ -158,181 +157,6 @@ class AtLeastOnce:
         self.metrics.commits.labels("failed").inc()
         fields: dict[str, Any] = {"partitions": partition_names(partitions)} if partitions else {}
         log_event("commit_failed", logging.WARNING, reason=reason, **fields)
-
-
-class ExactlyOnce:
-    """One Kafka transaction per commit interval: the batches' outputs plus their input offsets.
-
-    A retriable error is retried; an error that requires an abort aborts the transaction and
-    rewinds the consumer to the offsets the last commit left, so the batches are scored again;
-    a fatal error (a newer instance with the same transactional.id fenced this one) raises.
-
-    Parameters:
-        source: the consumer: group metadata for the offsets, seek to rewind.
-        producer: the transactional producer the publisher writes to.
-        publisher: its delivery failures are reset with each transaction.
-        metrics: commits are counted by outcome (ok, failed, aborted).
-        commit_interval, timeout: seconds; `timeout` bounds each transactional call.
-    """
-
-    def __init__(
-        self,
-        source: TransactionalSource,
-        producer: TransactionalSink,
-        publisher: Publisher,
-        metrics: Metrics,
-        commit_interval: float,
-        timeout: float,
-        crash: CrashPoint = no_crash,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.source = source
-        self.producer = producer
-        self.publisher = publisher
-        self.metrics = metrics
-        self.commit_interval = commit_interval
-        self.timeout = timeout
-        self.crash = crash
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.offsets = OffsetTracker()
-        self.starts: dict[Partition, int] = {}  # where the open transaction began, to rewind
-        self.open = False
-        self.failed = False
-        self.last_commit = monotonic()
-
-    def start(self) -> None:
-        """Register the transactional.id, fencing older instances and aborting their leftovers.
-
-        Raises:
-            FencedError, KafkaClientError: a fatal error.
-        """
-        self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
-
-    def begin(self) -> None:
-        if not self.open:
-            self._call("begin_transaction", self.producer.begin_transaction)
-            self.open = True
-
-    def done(self, messages: Iterable[Message]) -> None:
-        messages = list(messages)
-        for message in messages:
-            partition, offset = position(message)
-            self.starts.setdefault(partition, offset)
-        self.offsets.record(messages)
-
-    def commit(self, force: bool = False) -> None:
-        """Send the offsets to the transaction and commit it; abort and rewind if it must.
-
-        Raises:
-            FencedError, KafkaClientError: a fatal error.
-        """
-        if self.failed or not self.open:
-            return
-        if not force and self.monotonic() - self.last_commit < self.commit_interval:
-            return
-        self.last_commit = self.monotonic()
-        pending = self.offsets.pending()
-        offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
-        try:
-            if offsets:
-                metadata = self.source.consumer_group_metadata()
-                self._call(
-                    "send_offsets_to_transaction",
-                    lambda: self.producer.send_offsets_to_transaction(
-                        offsets, metadata, self.timeout
-                    ),
-                )
-            self.crash("before_commit")
-            self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
-        except _AbortNeeded as exc:
-            self.abort(str(exc))
-            self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
-            return
-        self.crash("after_commit")
-        self.open = False
-        self.publisher.failures.take()
-        self.offsets.committed(pending)
-        self.starts.clear()
-        self.metrics.commits.labels("ok").inc()
-
-    def abort(self, reason: str) -> None:
-        """Abort the open transaction and rewind the consumer to where it began."""
-        log_event("transaction_aborted", logging.WARNING, reason=reason)
-        self.metrics.commits.labels("aborted").inc()
-        try:
-            self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
-        except _AbortNeeded as exc:  # an abort cannot need an abort: treat it as fatal
-            raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
-        self.open = False
-        self.publisher.failures.take()
-        for (topic, partition), offset in self.starts.items():
-            self.source.seek(TopicPartition(topic, partition, offset))
-        self.starts.clear()
-        self.offsets = OffsetTracker()
-
-    def revoke(self, partitions: list[TopicPartition]) -> None:
-        if not self.failed:
-            try:
-                self.commit(force=True)
-            except BaseException:
-                self.failed = True
-                raise
-        self._forget(partitions)
-
-    def lose(self, partitions: list[TopicPartition]) -> None:
-        # Their offsets may not be committed, and their outputs share the open transaction.
-        if self.open and not self.failed:
-            self.abort("partitions lost")
-        self._forget(partitions)
-
-    def fail(self) -> None:
-        self.failed = True
-
-    def close(self) -> None:
-        """Abort a transaction left open by a failure (best effort: the broker times it out)."""
-        if self.open:
-            try:
-                self.producer.abort_transaction(self.timeout)
-            except KafkaException as exc:
-                log_event("abort_failed", logging.WARNING, reason=_reason(exc))
-            self.open = False
-
-    def _forget(self, partitions: list[TopicPartition]) -> None:
-        keys = partition_keys(partitions)
-        self.offsets.drop(keys)
-        for key in keys:
-            self.starts.pop(key, None)
-
-    def _call(self, name: str, call: Callable[[], object]) -> None:
-        """Run one transactional call, retrying what librdkafka says is retriable."""
-        deadline = self.monotonic() + RETRY_FOR_S
-        while True:
-            try:
-                call()
-                return
-            except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                if error is None:
-                    raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
-                if error.fatal():
-                    raise fatal_error(name, error) from exc
-                if error.txn_requires_abort():
-                    raise _AbortNeeded(f"{name}: {error.str()}") from exc
-                if not error.retriable() or self.monotonic() > deadline:
-                    raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
-                log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
-                self.sleep(RETRY_WAIT_S)
-
-
-class _AbortNeeded(Exception):
-    """The open transaction must be aborted (librdkafka's txn_requires_abort)."""
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else exc
-    return error.str() if isinstance(error, KafkaError) else str(error)
 
 
 def partition_keys(partitions: Iterable[TopicPartition]) -> frozenset[Partition]:

@@ -186,7 +186,7 @@ def consumer_config(settings: RunSettings) -> dict[str, object]:
 
 def producer_config(settings: RunSettings | ReplaySettings) -> dict[str, object]:
     """Return the librdkafka settings of a producer of alerts, dead letters or replayed rows."""
-    ours = {}
+    ours: dict[str, object] = {}
     if isinstance(settings, RunSettings) and settings.exactly_once:
         ours["transactional.id"] = settings.transactional_id
     return {
@@ -207,6 +207,8 @@ def follower_config(settings: FollowSettings, group_id: str) -> dict[str, object
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if settings.from_beginning else "latest",
+        # Alerts of an aborted exactly-once transaction are never shown.
+        "isolation.level": "read_committed",
         "client.id": "fraudstream-alerts",
         **settings.kafka.client_config(),
     }

@@ -2,6 +2,8 @@
 
 `FRAUD_TEST_CRASH_POINT=after_produce:3` sends SIGKILL to the process the third time the loop
 passes `after_produce`. Phases: after_consume, after_produce, before_commit, after_commit.
+`after_produce:3:stop` sends SIGSTOP instead: the process freezes mid-batch, a zombie until a
+SIGCONT.
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ def crash_point(
     spec = env.get(ENV, "")
     if not spec:
         return lambda _phase: None
-    phase, _, count = spec.partition(":")
-    if phase not in PHASES or not (count or "1").isdigit():
-        raise ConfigError(f"{ENV}={spec!r}: use PHASE[:N] with PHASE one of {', '.join(PHASES)}")
+    phase, _, rest = spec.partition(":")
+    count, _, action = rest.partition(":")
+    if phase not in PHASES or not (count or "1").isdigit() or action not in ("", "kill", "stop"):
+        raise ConfigError(
+            f"{ENV}={spec!r}: use PHASE[:N[:kill|stop]] with PHASE one of {', '.join(PHASES)}"
+        )
     remaining = [int(count or "1")]
-    die = kill or (lambda: os.kill(os.getpid(), signal.SIGKILL))
+    sent = signal.SIGSTOP if action == "stop" else signal.SIGKILL
+    die = kill or (lambda: os.kill(os.getpid(), sent))
 
     def hook(at: str) -> None:
         if at == phase:

@@ -12,6 +12,9 @@ SOURCE_PARTITION = "dlq.source.partition"
 SOURCE_OFFSET = "dlq.source.offset"
 TRUNCATED = "dlq.truncated"  # "value=N,key=M": the original sizes of what was cut
 MAX_DETAIL_BYTES = 1024
+# Value and key of a dead letter are cut beyond this: under librdkafka's default
+# message.max.bytes (1,000,000) and Kafka's (1,048,588), with room for the headers.
+MAX_DEAD_LETTER_BYTES = 960 * 1024
 
 
 def dead_letter_headers(rejected: Rejected) -> Headers:

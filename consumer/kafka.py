@@ -52,6 +52,7 @@ class Sink(Protocol):
     ) -> None: ...
     def poll(self, timeout: float = -1) -> int: ...
     def flush(self, timeout: float = -1) -> int: ...
+    def __len__(self) -> int: ...  # records not yet acknowledged
 
 
 class TransactionalSource(Source, Protocol):
@@ -112,8 +113,9 @@ def fatal_error(action: str, error: KafkaError) -> KafkaClientError:
     """Return the error that stops the consumer for a fatal client error, naming a fencing."""
     if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
         return FencedError(
-            "another instance with the same transactional.id took over (this one was fenced);"
-            f" stopping without committing ({action}: {error.str()})"
+            "this consumer's producer was fenced: another instance took over its"
+            " transactional.id, or the broker aborted a transaction older than"
+            f" transaction.timeout.ms; stopping without committing ({action}: {error.str()})"
         )
     return KafkaClientError(f"fatal Kafka error in {action}: {error.str()}")
 

@@ -7,7 +7,6 @@ the producer, and when partitions are revoked or lost.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,13 +15,8 @@ from typing import Any
 from confluent_kafka import Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
-from consumer.checkpoint import (
-    Checkpoint,
-    CrashPoint,
-    no_crash,
-    partition_keys,
-    partition_names,
-)
+from consumer.assignment import Assignment
+from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError
 from consumer.health import Health
@@ -31,10 +25,12 @@ from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
-from consumer.offsets import position
 from consumer.publish import Publisher
 from training.scoring import Detector
 from training.stages import Scored, Scorer
+
+# How long to wait for input while records await their acks: their callbacks run in between.
+ACK_POLL_S = 0.002
 
 
 class ScoringLoop:
@@ -76,6 +72,7 @@ class ScoringLoop:
         self.clock = clock
         self.monotonic = monotonic
         self.crash = crash
+        self.assignment = Assignment(source, self.health, metrics)
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
 
@@ -111,7 +108,7 @@ class ScoringLoop:
             self.publish(decoded, scored)
             self.checkpoint.done(messages)
             self.crash("after_produce")
-            self.update_lag(messages)
+            self.assignment.update_lag(messages)
         self.publisher.sink.poll(0)
         self.checkpoint.commit()
 
@@ -139,8 +136,19 @@ class ScoringLoop:
         )
 
     def consume(self) -> list[Message]:
-        """Return up to batch-size messages, logging (and skipping) per-partition errors."""
-        batch = self.source.consume(self.settings.batch_size, self.settings.batch_timeout)
+        """Return the messages already fetched, up to batch-size; if none, wait for the next.
+
+        A batch never waits to fill: what has arrived is scored now. While records await
+        their acks, the wait is cut to ACK_POLL_S so that `step` serves their delivery
+        callbacks (alert counts, latency) promptly. Per-partition errors are logged, skipped.
+        """
+        size = self.settings.batch_size
+        batch = self.source.consume(size, 0)
+        if not batch:
+            wait = ACK_POLL_S if len(self.publisher.sink) else self.settings.batch_timeout
+            batch = self.source.consume(1, wait)
+            if batch and size > 1:
+                batch += self.source.consume(size - 1, 0)
         messages = []
         for message in batch:
             error = message.error()
@@ -177,35 +185,16 @@ class ScoringLoop:
         self.publisher.publish(outputs, decoded.event_times)
         self.publisher.dead_letter(decoded.rejected)
 
-    def update_lag(self, messages: list[Message]) -> None:
-        """Set the lag gauge of each partition in the batch from the client's cached watermark."""
-        last: dict[tuple[str, int], int] = {}
-        for message in messages:
-            key, offset = position(message)
-            last[key] = offset
-        for (topic, partition), offset in last.items():
-            marks = self.source.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            if marks and marks[1] >= 0:
-                lag = max(marks[1] - offset - 1, 0)
-                self.metrics.consumer_lag_messages.labels(topic, str(partition)).set(lag)
-
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self.health.assigned = self.health.assigned | partition_keys(partitions)
+        self.assignment.add(partitions)
         log_event("partitions_assigned", partitions=partition_names(partitions))
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self.checkpoint.revoke(partitions)
-        self._forget(partitions)
+        self.assignment.remove(partitions)
         log_event("partitions_revoked", partitions=partition_names(partitions))
 
     def on_lost(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self.checkpoint.lose(partitions)
-        self._forget(partitions)
+        self.assignment.remove(partitions)
         log_event("partitions_lost", logging.WARNING, partitions=partition_names(partitions))
-
-    def _forget(self, partitions: list[TopicPartition]) -> None:
-        keys = partition_keys(partitions)
-        self.health.assigned = self.health.assigned - keys
-        for topic, partition in keys:
-            with contextlib.suppress(KeyError):
-                self.metrics.consumer_lag_messages.remove(topic, str(partition))

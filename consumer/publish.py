@@ -11,7 +11,7 @@ import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from consumer.alerts import Outputs
-from consumer.deadletter import dead_letter_record
+from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError
 from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error
 from consumer.logs import log_event
@@ -88,7 +88,7 @@ class Publisher:
         dlq_topic: str,
         scores_topic: str | None = None,
         clock: Callable[[], float] = time.time,
-        dead_letter_bytes: int = 65536,
+        dead_letter_bytes: int = MAX_DEAD_LETTER_BYTES,
     ):
         self.sink = sink
         self.metrics = metrics

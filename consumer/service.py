@@ -11,8 +11,9 @@ from types import FrameType
 
 from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
+from threadpoolctl import threadpool_limits
 
-from consumer.checkpoint import AtLeastOnce, CrashPoint, ExactlyOnce, no_crash
+from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
@@ -22,6 +23,7 @@ from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 from training.stage_bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
@@ -93,7 +95,7 @@ def build_checkpoint(
         )
     checkpoint = ExactlyOnce(
         consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
-        crash,
+        crash, new_producer=lambda: build_producer(settings),
     )  # fmt: skip
     checkpoint.start()
     log_event("transactions_ready", transactional_id=settings.transactional_id)
@@ -112,6 +114,9 @@ def run(
         BundleError: the model bundle cannot be loaded.
         ConsumerError: a configuration, client or delivery failure.
     """
+    # A micro-batch is a few small matrix products: BLAS threads would only contend with the
+    # Kafka client's threads (and spin on a busy machine). Scale out with group members.
+    threadpool_limits(limits=1, user_api="blas")
     metrics = Metrics(registry)
     directory = ModelDirectory(
         settings.model_dir,
@@ -150,7 +155,6 @@ def run(
                 settings.alert_topic,
                 settings.dlq_topic,
                 settings.scores_topic,
-                dead_letter_bytes=settings.max_message_bytes,
             )
             checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
             loop = ScoringLoop(
@@ -168,8 +172,9 @@ def run(
             loop.run(stopping)
         finally:
             if isinstance(checkpoint, ExactlyOnce):
-                checkpoint.close()
-            producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may as well arrive
+                checkpoint.close()  # an open transaction is aborted: flushing it is pointless
+            else:
+                producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
     finally:
         server.shutdown()
         server.server_close()

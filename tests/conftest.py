@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
 
 # The helpers live with the integration tests; the fault tests import them too.
 sys.path.insert(0, str(Path(__file__).parent / "integration"))
 
+from consumer_helpers import ScorerTopics  # noqa: E402
 from kafka_helpers import (  # noqa: E402
     REPO_ROOT,
     can_run_local_broker,
@@ -146,29 +146,6 @@ def stream(model_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Stre
     alerts = {i for i, flag in zip(ids, offline["alert"], strict=True) if flag == 1}
     assert alerts, "the tiny model should alert on some rows"
     return Stream(csv, ids, dict(zip(ids, offline["score"], strict=True)), alerts)
-
-
-class ScorerTopics(NamedTuple):
-    """Fresh topics and a fresh group for one consumer test."""
-
-    source: str
-    alerts: str
-    dlq: str
-    scores: str
-    group: str
-
-    def settings(self, bootstrap: str, model_dir: Path, **extra: Any) -> dict[str, Any]:
-        """Return ConsumerProcess settings that read `source` and write the other topics."""
-        return dict(
-            bootstrap_servers=bootstrap,
-            model_dir=model_dir,
-            input_topic=self.source,
-            alert_topic=self.alerts,
-            dlq_topic=self.dlq,
-            scores_topic=self.scores,
-            group_id=self.group,
-            **extra,
-        )
 
 
 @pytest.fixture

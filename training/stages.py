@@ -53,7 +53,16 @@ class Scorer:
         return self.detector.threshold
 
     def score(self, features: np.ndarray) -> Scored:
-        """Score a (rows, features) matrix of raw features in one vectorised pass per stage."""
+        """Score a (rows, features) matrix of raw features in one vectorised pass per stage.
+
+        A lone row is scored as a pair and the copy dropped: numpy multiplies one row by a
+        matrix with another BLAS routine (gemv), which rounds differently in the last bit;
+        offline scoring and every larger batch use gemm, so every row scores bit for bit alike.
+        """
+        if len(features) == 1:
+            pair = self.score(np.repeat(features, 2, axis=0))
+            probability = None if pair.probability is None else pair.probability[:1]
+            return Scored(pair.contributions[:1], probability, pair.alerts[:1], pair.reasons[:1])
         contributions = self.detector.contributions(features)
         score = contributions.sum(axis=1)
         if self.stage is None or self.decision is None:

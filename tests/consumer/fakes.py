@@ -139,6 +139,9 @@ class FakeSink:
     def poll(self, timeout: float = -1) -> int:
         return 0
 
+    def __len__(self) -> int:
+        return len(self.in_flight)
+
     def flush(self, timeout: float = -1) -> int:
         self.events.append("flush")
         if self.stuck:

@@ -9,10 +9,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from fakes import FakeSink, FakeSource, message
 from prometheus_client import CollectorRegistry
 
-from consumer.checkpoint import AtLeastOnce, ExactlyOnce
+from consumer.checkpoint import AtLeastOnce
 from consumer.errors import FencedError, KafkaClientError
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 
 
 @dataclass
@@ -114,7 +115,7 @@ def test_a_fenced_producer_stops_with_a_clear_message():
     fenced = KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True)
     checkpoint, _, producer, _ = exactly_once(send_offsets=[fenced])
     batch(checkpoint, 0)
-    with pytest.raises(FencedError, match="transactional.id took over"):
+    with pytest.raises(FencedError, match="producer was fenced"):
         checkpoint.commit()
     assert "commit_txn" not in producer.events
 
@@ -151,3 +152,27 @@ def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
     sink.stuck = False
     checkpoint.commit()
     assert source.commits == [{("in", 0): 1}]
+
+
+def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monkeypatch):
+    import threading
+
+    from consumer import transaction as module
+
+    monkeypatch.setattr(module, "STUCK_GRACE_S", 0.05)
+    release = threading.Event()
+    checkpoint, source, stuck, registry = exactly_once()
+    stuck.send_offsets_to_transaction = lambda *args: release.wait(10)
+    fresh = FakeTransactions(source.events)
+    checkpoint.new_producer = lambda: fresh
+    checkpoint.timeout = 0.05
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    release.set()
+    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
+    assert fresh.events[-1] == "init"  # fences the stuck one, aborting its transaction
+    assert source.seeks == [("in", 0, 7)]
+    assert outcome(registry, "aborted") == 1
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    assert fresh.sent == [{("in", 0): 9}]

@@ -12,6 +12,7 @@ from confluent_kafka import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumer.errors import InvalidMessageError
 from consumer.messages import (
     MISSING_FEATURE,
     NON_FINITE,
@@ -21,6 +22,9 @@ from consumer.messages import (
     OVERSIZED,
     REASONS,
     decode_batch,
+    event_time,
+    parse_value,
+    transaction_id,
 )
 
 NAMES = ("V1", "V2", "Amount")
@@ -132,8 +136,8 @@ def test_every_message_is_accepted_or_rejected_exactly_once_with_a_known_reason(
     assert batch.features.shape == (len(batch.messages), len(NAMES))
     assert np.isfinite(batch.features).all()
     assert len(batch.transaction_ids) == len(batch.messages)
-    for transaction_id in batch.transaction_ids:
-        transaction_id.encode()  # alerts are keyed by it: it must be valid UTF-8
+    for tid in batch.transaction_ids:
+        tid.encode()  # alerts are keyed by it: it must be valid UTF-8
     assert batch.event_times.shape == (len(batch.messages),)
 
 
@@ -177,3 +181,124 @@ def test_any_event_time_or_transaction_id_decodes_to_a_usable_time_and_key(time,
     assert batch.rejected == []
     assert not math.isnan(batch.event_times[0])  # the broker timestamp at worst
     batch.transaction_ids[0].encode()
+
+
+# The typed fast path must decide exactly as the reference path: `parse_value` on every
+# message, as the decoder did before the fast path. This oracle is that decoder.
+
+
+def reference_decode(messages, names, max_bytes):
+    accepted, rows, objects, rejected = [], [], [], []
+    for message in messages:
+        try:
+            row, obj = parse_value(message.value(), names, max_bytes)
+        except InvalidMessageError as exc:
+            rejected.append((message.offset(), exc.reason, exc.detail))
+            continue
+        accepted.append(message)
+        rows.append([float(x) for x in row])
+        objects.append(obj)
+    features = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    finite = np.isfinite(features).all(axis=1)
+    for i in np.flatnonzero(~finite):
+        bad = names[int(np.flatnonzero(~np.isfinite(features[i]))[0])]
+        rejected.append((accepted[i].offset(), NON_FINITE, f"{bad} is not a finite number"))
+    keep = [i for i in range(len(accepted)) if finite[i]]
+    return (
+        [accepted[i].offset() for i in keep],
+        features[finite],
+        [transaction_id(objects[i].get("transaction_id"), accepted[i]) for i in keep],
+        [event_time(objects[i].get("event_time"), accepted[i]) for i in keep],
+        rejected,
+    )
+
+
+def assert_same_as_reference(values, names=NAMES, max_bytes=10_000):
+    messages = [msg(v, i, key=b"k-%d" % i if i % 2 else None) for i, v in enumerate(values)]
+    offsets, features, ids, times, rejected = reference_decode(messages, names, max_bytes)
+    batch = decode_batch(messages, names, max_bytes)
+    assert [m.offset() for m in batch.messages] == offsets
+    assert batch.features.dtype == np.float64
+    assert batch.features.tobytes() == features.tobytes()  # bit for bit, the sign of 0 too
+    assert batch.transaction_ids == ids
+    np.testing.assert_array_equal(batch.event_times, np.array(times).reshape(len(times)))
+    assert [(r.message.offset(), r.reason, r.detail) for r in batch.rejected] == rejected
+
+
+# Numbers as text, so that both parsers must round long decimals and huge integers themselves.
+number_texts = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+boundary_ints = st.sampled_from(
+    [2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 2**1023, -(2**1024)]
+)
+
+
+def json_text(value) -> str:
+    return value if isinstance(value, str) and value[:1] in "-0123456789" else json.dumps(value)
+
+
+def object_text(fields: dict) -> bytes:
+    body = ", ".join(f"{json.dumps(k)}: {v}" for k, v in fields.items())
+    return ("{" + body + "}").encode()
+
+
+feature_texts = (
+    number_texts
+    | boundary_ints.map(str)
+    | st.floats().map(json.dumps)
+    | st.sampled_from(["-0", "-0.0", "0e5", "true", "null", '"1"', "[1]", "1e400", "NaN"])
+)
+extra_texts = json_values.map(json.dumps) | boundary_ints.map(str) | number_texts
+well_formed = st.fixed_dictionaries(
+    {name: feature_texts for name in NAMES},
+    optional={"transaction_id": extra_texts, "event_time": extra_texts, "note": extra_texts},
+).map(object_text)
+mangled = st.tuples(well_formed, st.binary(max_size=3), st.integers(0, 200)).map(
+    lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(well_formed | mangled | raw_values, max_size=12))
+def test_the_fast_path_decodes_every_batch_as_the_reference_path(values):
+    assert_same_as_reference(values, max_bytes=400)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(well_formed, min_size=1, max_size=12))
+def test_batches_of_well_formed_messages_decode_as_the_reference_path(values):
+    assert_same_as_reference(values)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"V1": 1, "V2": 2, "Amount": 3, "note": "caf\xc3\xa9"}',  # valid UTF-8, not ASCII
+        b'{"V1": 1, "V2": 2, "Amount": 3, "note": "\xff"}',  # not UTF-8 in an ignored field
+        b'\xef\xbb\xbf{"V1": 1, "V2": 2, "Amount": 3}',  # a byte-order mark
+        b'{"V1": 1, "V2": 2, "Amount": 3, "V1": 4}',  # a repeated key: the last one counts
+        b'{"V1": 1, "V2": 2, "Amount": 3, "transaction_id": "\\ud800"}',  # a lone surrogate
+        b'{"V1": 1, "V2": 2, "Amount": 3, "transaction_id": "a\\ud83d\\ude00"}',
+        b'{"V1": 1, "V2": 2, "Amount": 3, "transaction_id": ""}',
+        b'{"V1": 1, "V2": 2, "Amount": 3, "transaction_id": 18446744073709551616}',
+        b'{"V1": 1, "V2": 2, "Amount": 3, "event_time": 1e400}',
+        b'{"V1": 1, "V2": 2, "Amount": 3, "event_time": "2024-01-01T00:00:00"}',
+        b'{"V1": 1, "V2": 2, "Amount": 3, "event_time": "yesterday"}',
+        b'{"V1": 1, "V2": 2, "Amount": 1.7976931348623157e308}',
+        b'{"V1": 1, "V2": 2, "Amount": ' + str(2**1023).encode() + b"}",
+    ],
+)
+def test_unusual_but_valid_messages_decode_as_the_reference_path(value):
+    assert_same_as_reference([b'{"V1": 0, "V2": 0, "Amount": 0}', value])
+
+
+@pytest.mark.parametrize("depth", [10, 500, 990, 1000, 1030, 3000])
+def test_deeply_nested_ignored_fields_decode_as_the_reference_path(depth):
+    value = b'{"V1": 1, "V2": 2, "Amount": 3, "deep": ' + b"[" * depth + b"]" * depth + b"}"
+    assert_same_as_reference([value], max_bytes=100_000)
+
+
+def test_feature_names_that_clash_with_the_id_field_still_decode():
+    names = ("V1", "transaction_id")
+    assert_same_as_reference([b'{"V1": 1, "transaction_id": 2}', b'{"V1": 1}'], names)

@@ -31,7 +31,7 @@ from training.__main__ import build_parser as training_parser
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
-KAFKA_LOCAL = REPO / "scripts" / "kafka-local"
+KAFKA_LOCAL = REPO / "tools" / "kafka_local.py"  # scripts/kafka-local runs this module
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA_DATASOURCE = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 GRAFANA_DASHBOARDS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "fraudstream.yml"
@@ -81,9 +81,9 @@ def resolved(compose_file: Path = COMPOSE_FILE) -> dict[str, Any]:
 
 
 def kafka_local_version() -> str:
-    """Return the Kafka version scripts/kafka-local runs."""
+    """Return the Kafka version scripts/kafka-local runs (its code is tools/kafka_local.py)."""
     match = re.search(r'^DEFAULT_KAFKA_VERSION = "([^"]+)"', KAFKA_LOCAL.read_text(), re.M)
-    assert match, "DEFAULT_KAFKA_VERSION not found in scripts/kafka-local"
+    assert match, "DEFAULT_KAFKA_VERSION not found in tools/kafka_local.py"
     return match.group(1)
 
 

@@ -14,17 +14,15 @@ from confluent_kafka.admin import (
     ConfigResource,
     ResourceType,
 )
-from consumer_helpers import committed, read_topic
+from consumer_helpers import committed, feed, read_topic, transactions
 from fault_helpers import (
     AT_LEAST_ONCE,
     MODES,
     PARTITIONS,
     N,
     check,
-    feed,
     settings,
     start,
-    transactions,
     wait_done,
     wait_for,
 )

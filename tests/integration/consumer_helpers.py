@@ -13,7 +13,9 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import orjson
 from confluent_kafka import (
     Consumer,
     IsolationLevel,
@@ -31,6 +33,29 @@ COORDINATOR_MOVING = (
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 )
+
+
+class ScorerTopics(NamedTuple):
+    """Fresh topics and a fresh group for one consumer test."""
+
+    source: str
+    alerts: str
+    dlq: str
+    scores: str
+    group: str
+
+    def settings(self, bootstrap: str, model_dir: Path, **extra: Any) -> dict[str, Any]:
+        """Return ConsumerProcess settings that read `source` and write the other topics."""
+        return dict(
+            bootstrap_servers=bootstrap,
+            model_dir=model_dir,
+            input_topic=self.source,
+            alert_topic=self.alerts,
+            dlq_topic=self.dlq,
+            scores_topic=self.scores,
+            group_id=self.group,
+            **extra,
+        )
 
 
 def free_port() -> int:
@@ -240,3 +265,28 @@ def start_replay(bootstrap: str, topic: str, data: Path, *extra: str) -> subproc
          "--topic", topic, "--data", str(data), "--no-progress", *extra],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
+
+
+def transactions(n: int, seed: int = 3, prefix: str = "tx") -> list[tuple[bytes, bytes]]:
+    """Return n (key, JSON value) pairs, the key being the value's transaction_id."""
+    from training.synth import synthesize
+
+    frame = synthesize(n, 0.02, seed=seed).drop(columns=["Time", "Class"])
+    items = []
+    for i, row in enumerate(frame.to_dict("records")):
+        tid = f"{prefix}-{i}"
+        items.append((tid.encode(), orjson.dumps({**row, "transaction_id": tid})))
+    return items
+
+
+def feed(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Produce keyed records (spread over partitions by key) and wait for every ack."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    for key, value in items:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0

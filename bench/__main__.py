@@ -1,0 +1,211 @@
+"""Run the benchmarks against a local Kafka broker and write BENCHMARKS.md.
+
+    .venv/bin/python -m bench [--messages 300000] [--only fit,raw,throughput,...]
+
+Starts `scripts/kafka-local` unless --bootstrap-servers is given. Phases, in order: fit (its
+bundle and CSV feed the rest), raw, throughput (one `consumer run`), reference (Keras per
+message), latency (5,000 and 20,000 tx/s), scaleout (2 and 3 processes), decoders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import consumer_throughput, decoding, fit_benchmark, latency, report
+from bench.kafka import REPO, create_topics, delete_topics, fill, local_broker, unique
+
+PHASES = ("fit", "raw", "throughput", "reference", "latency", "scaleout", "decoders")
+KAFKA_PHASES = {"raw", "throughput", "reference", "latency", "scaleout"}
+PARTITIONS = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "started": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": machine(),
+        "command": "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+    }
+    phases = set(args.only.split(",")) if args.only else set(PHASES)
+    data = fit_benchmark.synthesize(args.fit_rows, work / "transactions.csv", work / "synth.log")
+    model_dir = args.model_dir
+    if "fit" in phases:
+        say(f"fit on {args.fit_rows:,} rows")
+        run = fit_benchmark.fit(
+            data, args.fit_rows, work / f"model-{time.time_ns()}", work / "fit.log"
+        )
+        results["fit"] = dataclasses.asdict(run)
+        model_dir = model_dir or run.model_dir
+    if model_dir is None:
+        raise SystemExit("--model-dir is needed when the fit phase is left out")
+    rows = pd.read_csv(data)
+    if phases & KAFKA_PHASES:
+        with local_broker(args.bootstrap_servers, work) as bootstrap:
+            results |= kafka_benchmarks(bootstrap, args, phases, rows, Path(model_dir), work)
+    if "decoders" in phases:
+        say("decoders")
+        names = tuple(json.loads((Path(model_dir) / "manifest.json").read_text())["features"])
+        results["decoders"] = decoding.decoder_rates(rows.head(decoding.BATCH), names)
+    results["duration_s"] = time.monotonic() - started
+    (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    section = report.render(results)
+    print(section)
+    if args.write:
+        report.write_into(args.write, section)
+        say(f"wrote {args.write}")
+    say(f"logs and results in {work}")
+    return 0
+
+
+def kafka_benchmarks(
+    bootstrap: str,
+    args: argparse.Namespace,
+    phases: set[str],
+    rows: pd.DataFrame,
+    model_dir: Path,
+    work: Path,
+) -> dict[str, Any]:
+    """Run the phases that need the broker; raw consume always, as every ratio's base."""
+    results: dict[str, Any] = {"groups": []}
+    topic = unique("bench")
+    create_topics(bootstrap, [(topic, PARTITIONS), (f"{topic}-alerts", 1), (f"{topic}-dlq", 1)])
+    try:
+        size = fill(bootstrap, topic, rows, args.messages)
+        results["topic"] = (
+            f"{args.messages:,} messages of {size / args.messages:.0f} bytes, "
+            f"{PARTITIONS} partitions"
+        )
+        say(f"raw consume of {results['topic']}")
+        results["raw"] = consumer_throughput.raw_rate(bootstrap, topic, args.messages)
+        counts = ([1] if {"throughput", "scaleout"} & phases else []) + (
+            [2, 3] if "scaleout" in phases else []
+        )
+        for n in counts:
+            say(f"{n} scoring process(es)")
+            group = consumer_throughput.group_rate(
+                bootstrap, topic, PARTITIONS, args.messages, model_dir, n, work
+            )
+            results["groups"].append(dataclasses.asdict(group))
+        if "reference" in phases:
+            say("reference: Keras per message")
+            results["reference"] = reference(bootstrap, topic, model_dir, args.reference_messages)
+    finally:
+        delete_topics(bootstrap, [topic, f"{topic}-alerts", f"{topic}-dlq"])
+    if "latency" in phases:
+        stream = fit_benchmark.synthesize(
+            args.latency_rows, work / "latency.csv", work / "synth.log", fraud_rate=0.01
+        )
+        results["latency"] = []
+        for rate in args.rates:
+            say(f"latency at {rate:,.0f} tx/s for {args.latency_seconds:g} s")
+            level = latency.latency_at(
+                bootstrap, rate, args.latency_seconds, model_dir, stream, work
+            )
+            results["latency"].append(dataclasses.asdict(level))
+    return results
+
+
+def say(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def reference(bootstrap: str, topic: str, model_dir: Path, messages: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.reference", "--bootstrap-servers", bootstrap,
+         "--topic", topic, "--model-dir", str(model_dir), "--messages", str(messages)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+def machine() -> str:
+    """Describe this machine: CPU model, cores, memory, OS, Python and client versions."""
+    import confluent_kafka
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, librdkafka "
+        f"{confluent_kafka.libversion()[0]}, local Apache Kafka broker (scripts/kafka-local); "
+        f"load average {load:.1f} at the start (the machine is shared)"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--bootstrap-servers", help="use this broker (default: start one)")
+    parser.add_argument(
+        "--messages", type=int, default=300_000, help="throughput topic size (300,000)"
+    )
+    parser.add_argument(
+        "--fit-rows", type=int, default=284_807, help="synthetic rows for fit (284,807)"
+    )
+    parser.add_argument(
+        "--reference-messages", type=int, default=200, help="messages the Keras way scores (200)"
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[5_000.0, 20_000.0],
+        help="offered tx/s (5000 20000)",
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=10.0, help="seconds per offered rate (10)"
+    )
+    parser.add_argument(
+        "--latency-rows",
+        type=int,
+        default=20_000,
+        help="rows of the replayed CSV, in a loop (20,000)",
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated phases of {','.join(PHASES)}; all without it"
+    )
+    parser.add_argument("--model-dir", type=Path, help="bundle to score with; without it, fit's")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep data, logs and results.json here; a new temporary directory without it",
+    )
+    parser.add_argument(
+        "--write",
+        type=Path,
+        default=REPO / "BENCHMARKS.md",
+        help="Markdown file to update (BENCHMARKS.md)",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Latency at a fixed offered load: `consumer replay --rate R` feeds a scoring consumer.
+
+Two views of event-to-alert latency: the consumer's own histogram (event time to the alert's
+acknowledgement, observed in the delivery callback), and the alerts themselves: the broker
+stamps each alert record when it appends it (the alert topic uses LogAppendTime), and each
+alert carries its transaction's event time and when it was scored.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from bench.kafka import (
+    REPO,
+    create_topics,
+    delete_topics,
+    read_all,
+    send_span,
+    unique,
+    wait_committed,
+)
+from bench.processes import Samples, Scorer
+
+PARTITIONS = 4
+HISTOGRAM = "fraud_end_to_end_latency_seconds"
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """p50, p99 and max of a set of latencies, in seconds (max is None from a histogram)."""
+
+    count: int
+    p50: float
+    p99: float
+    max: float | None
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    ready_s: float  # process start to /readyz 200, on an empty topic
+    peak_rss: int  # bytes
+    offered: float  # transactions per second asked of replay
+    achieved: float  # transactions per second replay sent, first to last
+    transactions: int
+    histogram: Quantiles  # the consumer's fraud_end_to_end_latency_seconds
+    appended: Quantiles  # event time to the alert appended on the broker (broker timestamp)
+    scored: Quantiles  # event time to the alert's scored_at
+    committed_to_end: bool
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Return quantile `q` of a cumulative histogram, interpolating inside a bucket (as
+    Prometheus' histogram_quantile does).
+
+    >>> histogram_quantile([(0.01, 50.0), (0.02, 100.0), (float("inf"), 100.0)], 0.75)
+    0.015
+    """
+    total = buckets[-1][1]
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
+
+
+def histogram_buckets(samples: Samples, name: str) -> list[tuple[float, float]]:
+    """Return a histogram's (upper bound, cumulative count) pairs from scraped samples."""
+    buckets = [
+        (float(dict(labels)["le"]), value)
+        for (sample, labels), value in samples.items()
+        if sample == f"{name}_bucket"
+    ]
+    return sorted(buckets)
+
+
+def quantiles(values: np.ndarray) -> Quantiles:
+    if not len(values):
+        return Quantiles(0, float("nan"), float("nan"), float("nan"))
+    p50, p99 = np.quantile(values, [0.5, 0.99])
+    return Quantiles(len(values), float(p50), float(p99), float(values.max()))
+
+
+def latency_at(
+    bootstrap: str, rate: float, seconds: float, model_dir: Path, data: Path, work: Path
+) -> LatencyRun:
+    """Replay `rate` transactions per second for `seconds` into a scoring consumer; measure."""
+    topic = unique(f"latency-{int(rate)}")
+    alerts = f"{topic}-alerts"
+    create_topics(
+        bootstrap,
+        [(topic, PARTITIONS), (alerts, 1), (f"{topic}-dlq", 1)],
+        {alerts: {"message.timestamp.type": "LogAppendTime"}},
+    )
+    count = int(rate * seconds)
+    group = unique("latency")
+    scorer = Scorer(bootstrap, model_dir, topic, group, work / f"{topic}.log")
+    try:
+        ready = scorer.wait_ready()
+        replay = subprocess.run(
+            [sys.executable, "-m", "consumer", "replay", "--bootstrap-servers", bootstrap,
+             "--topic", topic, "--data", str(data), "--rate", str(rate), "--limit", str(count),
+             "--loop", "--no-progress"],
+            cwd=REPO, capture_output=True, check=False,
+        )  # fmt: skip
+        if replay.returncode != 0:
+            raise RuntimeError(f"replay failed: {replay.stderr.decode(errors='replace')}")
+        done = wait_committed(
+            bootstrap, group, topic, PARTITIONS, 120, lambda: scorer.process.poll() is None
+        )
+        time.sleep(0.5)  # the last acks' callbacks
+        buckets = histogram_buckets(scorer.metrics(), HISTOGRAM)
+        peak = scorer.peak_rss()
+    finally:
+        scorer.stop()
+    first, last, sent = send_span(bootstrap, topic, PARTITIONS)
+    records = read_all(bootstrap, alerts, 1)
+    delete_topics(bootstrap, [topic, alerts, f"{topic}-dlq"])
+    appended, scored = [], []
+    for broker_ms, value in records:
+        alert = orjson.loads(value)
+        event = _epoch(alert["event_time"])
+        appended.append(broker_ms / 1000 - event)
+        scored.append(_epoch(alert["scored_at"]) - event)
+    return LatencyRun(
+        ready_s=ready,
+        peak_rss=peak,
+        offered=rate,
+        achieved=(sent - 1) / (last - first) if last > first else float("nan"),
+        transactions=sent,
+        histogram=Quantiles(
+            int(buckets[-1][1]) if buckets else 0,
+            histogram_quantile(buckets, 0.5) if buckets else float("nan"),
+            histogram_quantile(buckets, 0.99) if buckets else float("nan"),
+            None,
+        ),
+        appended=quantiles(np.array(appended)),
+        scored=quantiles(np.array(scored)),
+        committed_to_end=done,
+    )
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,122 @@
+"""Render a benchmark run as Markdown and put it into BENCHMARKS.md between two markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- bench:begin (written by python -m bench; edit the text around it) -->"
+END = "<!-- bench:end -->"
+
+
+def rate_row(number: str, what: str, rate: float, raw: float | None, unit: str = "msg/s") -> str:
+    """A table row for a rate, with its ratio to the raw-consume rate.
+
+    >>> rate_row("2", "scoring", 50_000, 200_000)
+    '| 2 | scoring | 50,000 msg/s | 0.250 |'
+    """
+    ratio = f"{rate / raw:.3f}" if raw else "n/a (no raw consume)"
+    return f"| {number} | {what} | {rate:,.0f} {unit} | {ratio} |"
+
+
+def time_row(number: str, what: str, seconds: float, raw: float | None) -> str:
+    """A table row for a duration, with the number of messages raw consume reads meanwhile.
+
+    >>> time_row("4", "p99", 0.012, 200_000)
+    '| 4 | p99 | 12.0 ms | 2,400 raw msgs |'
+    """
+    shown = f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    ratio = f"{seconds * raw:,.0f} raw msgs" if raw else "n/a (no raw consume)"
+    return f"| {number} | {what} | {shown} | {ratio} |"
+
+
+def plain_row(number: str, what: str, figure: str, ratio: str = "n/a") -> str:
+    return f"| {number} | {what} | {figure} | {ratio} |"
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
+def render(results: dict[str, Any]) -> str:
+    """Return the Markdown of a run: where, how, then one table of every figure."""
+    raw = results.get("raw")
+    lines = [
+        f"Run {results['started']} on {results['machine']}.",
+        f"Command: `{results['command']}` ({results['duration_s']:.0f} s in all).",
+        "",
+        "Ratios are to the raw-consume rate of this run: a rate divided by it; a duration as "
+        "the number of messages raw consume reads in that time; a size has none.",
+        "",
+        "| # | figure | value | ratio to raw consume |",
+        "|---|---|---|---|",
+    ]
+    if raw:
+        lines.append(rate_row("1", f"raw consume, bare consumer ({results['topic']})", raw, raw))
+    groups = {g["processes"]: g for g in results.get("groups", [])}
+    if 1 in groups:
+        one = groups[1]
+        lines.append(rate_row("2", "`consumer run`, one process, end to end", one["rate"], raw))
+        lines.append(
+            plain_row("2", "committed offsets reached the end", str(one["committed_to_end"]))
+        )
+    if "reference" in results:
+        what = "reference way: one Keras `model.predict` per message"
+        lines.append(rate_row("3", what, results["reference"]["rate"], raw))
+    for run in results.get("latency", []):
+        load = f"{run['offered']:,.0f} tx/s offered ({run['achieved']:,.0f} sent)"
+        lines.append(rate_row("4", f"offered load: {load}", run["achieved"], raw, "tx/s"))
+        for view, label in (
+            ("histogram", "consumer histogram (event → alert acked)"),
+            ("appended", "alerts: event → alert appended on the broker"),
+            ("scored", "alerts: event → scored_at"),
+        ):
+            q = run[view]
+            for key in ("p50", "p99", "max"):
+                if q[key] is not None:
+                    name = f"{run['offered']:,.0f} tx/s, {label}, {key} ({q['count']:,} alerts)"
+                    lines.append(time_row("4", name, q[key], raw))
+    for run in results.get("latency", [])[:1]:
+        lines.append(time_row("5", "start-up to /readyz 200 (empty topic)", run["ready_s"], raw))
+        what = f"peak RSS scoring {run['offered']:,.0f} tx/s"
+        lines.append(plain_row("5", what, mib(run["peak_rss"])))
+    if 1 in groups:
+        one = groups[1]
+        what = "start-up to /readyz 200 (scoring a backlog as it answers)"
+        lines.append(time_row("5", what, one["ready_s"], raw))
+        what = "peak RSS scoring the backlog (librdkafka's prefetch queue)"
+        lines.append(plain_row("5", what, mib(one["peak_rss"])))
+        lines.append(plain_row("5", "CPU scoring the backlog", f"{one['cpu_cores']:.2f} cores"))
+    for n, group in sorted(groups.items()):
+        what = f"scale-out: {n} process{'es' if n > 1 else ''} in one group"
+        lines.append(rate_row("6", what, group["rate"], raw))
+    if "fit" in results:
+        fit = results["fit"]
+        what = f"`fit` with defaults, {fit['rows']:,} synthetic rows: wall"
+        lines.append(time_row("7", what, fit["measured"]["wall"], raw))
+        lines.append(
+            rate_row(
+                "7", "`fit`: rows per second", fit["rows"] / fit["measured"]["wall"], raw, "rows/s"
+            )
+        )
+        lines.append(plain_row("7", "`fit`: peak RSS", mib(fit["measured"]["peak_rss"])))
+        quality = f"ROC AUC {fit['test_roc_auc']:.3f}, AP {fit['test_average_precision']:.3f}"
+        if fit.get("test_average_precision_at_prevalence") is not None:
+            at = fit["test_average_precision_at_prevalence"]
+            quality += f", AP at the production fraud rate {at:.3f}"
+        lines.append(plain_row("7", "`fit`: test split", quality))
+    for name, rate in results.get("decoders", {}).items():
+        lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
+    return "\n".join(lines) + "\n"
+
+
+def write_into(path: Path, section: str) -> None:
+    """Replace what lies between the markers in `path` (or append both markers and `section`)."""
+    text = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n{section}{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    path.write_text(text)

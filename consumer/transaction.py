@@ -1,0 +1,270 @@
+"""Exactly-once delivery: a batch's outputs and its input offsets in one Kafka transaction.
+
+Readers with `isolation.level=read_committed` see each output once. Errors are handled as
+librdkafka classifies them: retriable ones are retried, those that require an abort abort the
+transaction and rewind the consumer, fatal ones (a fenced producer) stop the consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+
+from consumer.checkpoint import CrashPoint, no_crash, partition_keys
+from consumer.errors import KafkaClientError
+from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error
+from consumer.logs import log_event
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker, Partition, position
+from consumer.publish import Publisher
+
+RETRY_WAIT_S = 0.5
+STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
+RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
+
+
+class ExactlyOnce:
+    """One Kafka transaction per commit interval: the batches' outputs plus their input offsets.
+
+    A retriable error is retried; an error that requires an abort aborts the transaction and
+    rewinds the consumer to the offsets the last commit left, so the batches are scored again;
+    a fatal error (a newer instance with the same transactional.id fenced this one) raises.
+
+    Parameters:
+        source: the consumer: group metadata for the offsets, seek to rewind.
+        producer: the transactional producer the publisher writes to.
+        publisher: its delivery failures are reset with each transaction.
+        metrics: commits are counted by outcome (ok, failed, aborted).
+        commit_interval, timeout: seconds; `timeout` bounds each transactional call.
+        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`).
+    """
+
+    def __init__(
+        self,
+        source: TransactionalSource,
+        producer: TransactionalSink,
+        publisher: Publisher,
+        metrics: Metrics,
+        commit_interval: float,
+        timeout: float,
+        crash: CrashPoint = no_crash,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        new_producer: Callable[[], TransactionalSink] | None = None,
+    ):
+        self.source = source
+        self.producer = producer
+        self.new_producer = new_producer
+        self.publisher = publisher
+        self.metrics = metrics
+        self.commit_interval = commit_interval
+        self.timeout = timeout
+        self.crash = crash
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.offsets = OffsetTracker()
+        self.starts: dict[Partition, int] = {}  # where the open transaction began, to rewind
+        self.open = False
+        self.failed = False
+        self.unusable = False
+        self.last_commit = monotonic()
+
+    def start(self) -> None:
+        """Register the transactional.id, fencing older instances and aborting their leftovers.
+
+        Raises:
+            FencedError, KafkaClientError: a fatal error.
+        """
+        self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
+
+    def begin(self) -> None:
+        if not self.open:
+            self._call("begin_transaction", self.producer.begin_transaction)
+            self.open = True
+
+    def done(self, messages: Iterable[Message]) -> None:
+        messages = list(messages)
+        for message in messages:
+            partition, offset = position(message)
+            self.starts.setdefault(partition, offset)
+        self.offsets.record(messages)
+
+    def commit(self, force: bool = False) -> None:
+        """Send the offsets to the transaction and commit it; abort and rewind if it must.
+
+        Raises:
+            FencedError, KafkaClientError: a fatal error.
+        """
+        if self.failed or not self.open:
+            return
+        if not force and self.monotonic() - self.last_commit < self.commit_interval:
+            return
+        self.last_commit = self.monotonic()
+        pending = self.offsets.pending()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
+        try:
+            if offsets:
+                metadata = self.source.consumer_group_metadata()
+                # Not retried: a second call after a transport failure can hang in librdkafka.
+                # Aborting and scoring the batches again is safe, and rarely needed.
+                self._call(
+                    "send_offsets_to_transaction",
+                    lambda: self._bounded(
+                        lambda: self.producer.send_offsets_to_transaction(
+                            offsets, metadata, self.timeout
+                        )
+                    ),
+                    retry=False,
+                )
+            self.crash("before_commit")
+            self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
+        except _AbortNeeded as exc:
+            self.abort(str(exc))
+            self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
+            return
+        except _Stuck:
+            self.replace_producer()
+            return
+        self.crash("after_commit")
+        self.open = False
+        self.publisher.failures.take()
+        self.offsets.committed(pending)
+        self.starts.clear()
+        self.metrics.commits.labels("ok").inc()
+
+    def abort(self, reason: str) -> None:
+        """Abort the open transaction and rewind the consumer to where it began."""
+        log_event("transaction_aborted", logging.WARNING, reason=reason)
+        self.metrics.commits.labels("aborted").inc()
+        try:
+            self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
+        except _AbortNeeded as exc:  # an abort cannot need an abort: treat it as fatal
+            raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
+        self.open = False
+        self.publisher.failures.take()
+        self._rewind()
+
+    def _rewind(self) -> None:
+        for (topic, partition), offset in self.starts.items():
+            self.source.seek(TopicPartition(topic, partition, offset))
+        self.starts.clear()
+        self.offsets = OffsetTracker()
+
+    def replace_producer(self) -> None:
+        """Swap a stuck producer for a new one with the same transactional.id, and rewind.
+
+        Registering the id fences the stuck producer and aborts its transaction, so whatever
+        it still sends is refused: the rewound batches are scored again, once.
+
+        Raises:
+            KafkaClientError: no replacement can be built.
+        """
+        if self.new_producer is None:
+            raise KafkaClientError(f"the Kafka producer hung for over {self.timeout:g}s")
+        log_event("producer_replaced", logging.WARNING, reason="a transactional call hung")
+        self.metrics.commits.labels("aborted").inc()
+        self.producer = self.new_producer()
+        self.publisher.sink = self.producer
+        self.start()
+        self.open = False
+        self.publisher.failures.take()
+        self._rewind()
+
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        if not self.failed:
+            try:
+                self.commit(force=True)
+            except BaseException:
+                self.failed = True
+                raise
+        self._forget(partitions)
+
+    def lose(self, partitions: list[TopicPartition]) -> None:
+        # Their offsets may not be committed, and their outputs share the open transaction.
+        if self.open and not self.failed:
+            self.abort("partitions lost")
+        self._forget(partitions)
+
+    def fail(self) -> None:
+        self.failed = True
+
+    def close(self) -> None:
+        """Abort a transaction left open by a failure (best effort: the broker times it out)."""
+        if self.open and not self.unusable:
+            try:
+                self.producer.abort_transaction(self.timeout)
+            except KafkaException as exc:
+                log_event("abort_failed", logging.WARNING, reason=_reason(exc))
+            self.open = False
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        keys = partition_keys(partitions)
+        self.offsets.drop(keys)
+        for key in keys:
+            self.starts.pop(key, None)
+
+    def _call(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
+        """Run one transactional call, retrying what librdkafka says is retriable.
+
+        Without `retry`, a retriable error aborts the transaction instead.
+        """
+        deadline = self.monotonic() + RETRY_FOR_S
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None:
+                    raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
+                if error.fatal():
+                    self.unusable = True  # the producer is unusable: no abort on the way out
+                    raise fatal_error(name, error) from exc
+                if error.txn_requires_abort() or (error.retriable() and not retry):
+                    raise _AbortNeeded(f"{name}: {error.str()}") from exc
+                if not error.retriable() or self.monotonic() > deadline:
+                    raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
+                log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
+                self.sleep(RETRY_WAIT_S)
+
+    def _bounded(self, call: Callable[[], object]) -> None:
+        """Run a call that librdkafka may never return from, giving up after its timeout.
+
+        send_offsets_to_transaction ignores its timeout when the group coordinator goes away
+        (librdkafka issues 5456 and 5511): the call runs in a thread we can stop waiting for.
+
+        Raises:
+            _Stuck: the call did not return in time.
+        """
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="txn-call", daemon=True)
+        thread.start()
+        thread.join(self.timeout + STUCK_GRACE_S)
+        if thread.is_alive():
+            raise _Stuck()
+        if errors:
+            raise errors[0]
+
+
+class _Stuck(Exception):
+    """A transactional call did not return within its timeout."""
+
+
+class _AbortNeeded(Exception):
+    """The open transaction must be aborted (librdkafka's txn_requires_abort)."""
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else exc
+    return error.str() if isinstance(error, KafkaError) else str(error)
