@@ -11,7 +11,8 @@ import numpy as np
 import orjson
 
 from consumer.messages import Decoded
-from training.scoring import is_alert, top_contributors
+from training.scoring import top_contributors
+from training.stages import Scored
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class ModelInfo:
     version: str
     threshold: float
     feature_names: tuple[str, ...]
+    # The supervised stage's threshold, when the bundle has the stage.
+    probability_threshold: float | None = None
     feature_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,32 +50,35 @@ class Outputs:
 
 def build_outputs(
     decoded: Decoded,
-    contributions: np.ndarray,
+    scored: Scored,
     model: ModelInfo,
     scored_at: float,
     top_k: int,
     with_scores: bool,
 ) -> Outputs:
-    """Return alert records (see `is_alert`) and, if `with_scores`, one per row.
+    """Return alert records (see `Scored.alerts`) and, if `with_scores`, one per row.
 
     A score that is not finite (an overflowing input) alerts, and is written as JSON null.
 
     Parameters:
         decoded: the batch's accepted messages and features.
-        contributions: each feature's share of those rows' scores; row sums are the scores.
-        model: version, threshold and feature names for the records.
+        scored: the batch's scores from `training.stages.Scorer`, rows as in `decoded`.
+        model: version, thresholds and feature names for the records.
         scored_at: epoch seconds when the batch was scored.
         top_k: how many top contributing features each record explains.
         with_scores: also build one score record (with an `alert` flag) for every row.
     """
-    scores = contributions.sum(axis=1)
-    flags = is_alert(scores, model.threshold)
+    scores, flags = scored.score, scored.alerts
     rows = np.arange(len(scores)) if with_scores else np.flatnonzero(flags)
-    tops = top_contributors(contributions[rows], model.feature_names, top_k)
+    tops = top_contributors(scored.contributions[rows], model.feature_names, top_k)
     alerts: list[OutRecord] = []
     score_records: list[OutRecord] = []
     for row, top in zip(rows.tolist(), tops, strict=True):
         document = alert_document(decoded, row, float(scores[row]), top, model, scored_at)
+        document["reasons"] = scored.reasons[row]
+        if scored.probability is not None:
+            document["probability"] = float(scored.probability[row])
+            document["probability_threshold"] = model.probability_threshold
         key = decoded.transaction_ids[row].encode()
         if flags[row]:
             alerts.append(OutRecord(key, orjson.dumps(document), row))

@@ -20,6 +20,10 @@ def format_alert(value: bytes | None) -> str:
     ...     b'"model_version": "m1", "scored_at": "2024-01-01T00:00:00.000Z", '
     ...     b'"top_features": [{"feature": "V14", "contribution": 7.25, "value": -9.1}]}'))
     2024-01-01T00:00:00.000Z  t-1  score 12.5 > 3  top V14=-9.1 (7.25)  model m1
+    >>> print(format_alert(b'{"transaction_id": "t-2", "score": 1.5, "threshold": 3.0, '
+    ...     b'"probability": 0.973, "reasons": ["supervised"], "model_version": "m1", '
+    ...     b'"top_features": []}'))
+    None  t-2  score 1.5 <= 3  fraud probability 0.973  by supervised  top   model m1
     """
     try:
         alert = orjson.loads(value or b"")
@@ -28,9 +32,14 @@ def format_alert(value: bytes | None) -> str:
             for f in alert.get("top_features", [])
         )
         relation = ">" if alert["score"] > alert["threshold"] else "<="
+        stages = ""
+        if alert.get("probability") is not None:
+            stages += f"fraud probability {alert['probability']:.3g}  "
+        if alert.get("reasons"):
+            stages += f"by {'+'.join(alert['reasons'])}  "
         return (
             f"{alert.get('scored_at')}  {alert['transaction_id']}  "
-            f"score {alert['score']:.4g} {relation} {alert['threshold']:.4g}  "
+            f"score {alert['score']:.4g} {relation} {alert['threshold']:.4g}  {stages}"
             f"top {top}  model {alert.get('model_version')}"
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):

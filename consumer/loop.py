@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from confluent_kafka import Message, TopicPartition
 
 from consumer.alerts import ModelInfo, build_outputs
@@ -28,6 +27,7 @@ from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
 from consumer.publish import Publisher
 from training.scoring import Detector
+from training.stages import Scored, Scorer
 
 # How long to wait for input while records await their acks: their callbacks run in between.
 ACK_POLL_S = 0.002
@@ -51,7 +51,7 @@ class ScoringLoop:
         source: Source,
         publisher: Publisher,
         checkpoint: Checkpoint,
-        detector: Detector,
+        detector: Detector | Scorer,
         model_version: str,
         metrics: Metrics,
         settings: RunSettings,
@@ -65,8 +65,7 @@ class ScoringLoop:
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
-        self.detector = detector
-        self.model = ModelInfo(model_version, detector.threshold, detector.feature_names)
+        self.adopt(detector, model_version)
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
@@ -105,8 +104,8 @@ class ScoringLoop:
         if messages:
             self.crash("after_consume")
             self.checkpoint.begin()
-            decoded, contributions = self.score(messages)
-            self.publish(decoded, contributions)
+            decoded, scored = self.score(messages)
+            self.publish(decoded, scored)
             self.checkpoint.done(messages)
             self.crash("after_produce")
             self.assignment.update_lag(messages)
@@ -116,15 +115,24 @@ class ScoringLoop:
     def use(self, model: Model) -> None:
         """Score the next batches with `model`: between batches, so none is half scored by each."""
         previous = self.model.version
-        self.detector = model.detector
-        self.model = ModelInfo(
-            model.version, model.detector.threshold, model.detector.feature_names
-        )
+        self.adopt(model.detector, model.version)
         describe(self.metrics, model)
         self.metrics.model_reloads.labels("loaded").inc()
         self.health.model_version = model.version
         log_event(
             "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
+        )
+
+    def adopt(self, detector: Detector | Scorer, version: str) -> None:
+        """Score with `detector` (a Scorer has the supervised stage too) from the next batch."""
+        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
+        self.detector = self.scorer.detector
+        decision = self.scorer.decision
+        self.model = ModelInfo(
+            version,
+            self.detector.threshold,
+            self.detector.feature_names,
+            None if decision is None else decision.probability_threshold,
         )
 
     def consume(self) -> list[Message]:
@@ -152,23 +160,23 @@ class ScoringLoop:
                 log_event("consume_error", logging.WARNING, code=error.name(), reason=error.str())
         return messages
 
-    def score(self, messages: list[Message]) -> tuple[Decoded, np.ndarray]:
-        """Decode the batch and compute each row's per-feature errors (one matrix, one call)."""
+    def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
+        """Decode the batch and score it with every stage (one matrix, one call per stage)."""
         started = self.monotonic()
         decoded = decode_batch(
             messages, self.detector.feature_names, self.settings.max_message_bytes
         )
-        contributions = _contributions(self.detector, decoded.features)
+        scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
-        self.metrics.observe_scores(contributions.sum(axis=1))
-        return decoded, contributions
+        self.metrics.observe_scores(scored.score)
+        return decoded, scored
 
-    def publish(self, decoded: Decoded, contributions: np.ndarray) -> None:
+    def publish(self, decoded: Decoded, scored: Scored) -> None:
         """Hand the batch's alerts, score records and dead letters to the producer."""
         outputs = build_outputs(
             decoded,
-            contributions,
+            scored,
             self.model,
             self.clock(),
             self.settings.top_features,
@@ -190,14 +198,3 @@ class ScoringLoop:
         self.checkpoint.lose(partitions)
         self.assignment.remove(partitions)
         log_event("partitions_lost", logging.WARNING, partitions=partition_names(partitions))
-
-
-def _contributions(detector: Detector, features: np.ndarray) -> np.ndarray:
-    """Score a batch as offline scoring would, bit for bit: a lone row is scored as a pair.
-
-    numpy multiplies one row by a matrix with another BLAS routine (gemv), which rounds
-    differently in the last bit; offline scoring and every larger batch use gemm.
-    """
-    if len(features) == 1:
-        return detector.contributions(np.repeat(features, 2, axis=0))[:1]
-    return detector.contributions(features)

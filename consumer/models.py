@@ -20,12 +20,14 @@ from typing import Any
 
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from training.bundle import MANIFEST, load_bundle
+from training.bundle import MANIFEST
 from training.errors import BundleError
 from training.reference import expected_alert_ratio, reference_of
-from training.scoring import Detector
+from training.stage_bundle import load_scorer
+from training.stages import Scorer
 
-Loader = Callable[[Path], tuple[dict[str, Any], Detector]]
+# A detector here is a Scorer: the autoencoder, with the supervised stage when the bundle has it.
+Loader = Callable[[Path], tuple[dict[str, Any], Scorer]]
 Signature = tuple[tuple[str, int, int], ...]
 
 
@@ -35,7 +37,7 @@ class Model:
 
     path: Path
     manifest: dict[str, Any]
-    detector: Detector
+    detector: Scorer
 
     @property
     def version(self) -> str:
@@ -60,14 +62,14 @@ class ModelDirectory:
     Parameters:
         root: a bundle, or a directory of bundles.
         on_refused: called with (path, reason) for each bundle refused (counts it).
-        load: reads a bundle (production: `training.bundle.load_bundle`).
+        load: reads a bundle (production: `training.stage_bundle.load_scorer`).
     """
 
     def __init__(
         self,
         root: Path,
         on_refused: Callable[[Path, str], None] = lambda path, reason: None,
-        load: Loader = load_bundle,
+        load: Loader = load_scorer,
     ):
         self.root = root
         self.on_refused = on_refused

@@ -24,7 +24,7 @@ from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
 from consumer.transaction import ExactlyOnce
-from training.bundle import load_bundle
+from training.stage_bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
 FORCED_EXIT_CODE = 1
@@ -121,7 +121,7 @@ def run(
     directory = ModelDirectory(
         settings.model_dir,
         on_refused=lambda _path, _reason: metrics.model_reloads.labels("refused").inc(),
-        load=load_bundle,
+        load=load_scorer,
     )
     model = directory.first()
     manifest, detector = model.manifest, model.detector
@@ -135,6 +135,7 @@ def run(
             model_path=str(model.path),
             threshold=detector.threshold,
             features=len(detector.feature_names),
+            stages="autoencoder" if detector.stage is None else "supervised+autoencoder",
             input_topic=settings.input_topic,
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,

@@ -46,11 +46,12 @@ def _score(args) -> int:
     import pandas as pd
 
     from training.pipeline import run_score
+    from training.stages import score_columns
 
-    scores, alerts = run_score(args.model_dir, args.data)
-    frame = pd.DataFrame({"score": scores, "alert": alerts.astype(int)})
+    scored = run_score(args.model_dir, args.data)
+    frame = pd.DataFrame(score_columns(scored))
     _write_csv_atomically(frame, args.out)
-    print(f"scored {len(frame)} rows, {int(alerts.sum())} alerts, to {args.out}")
+    print(f"scored {len(frame)} rows, {int(scored.alerts.sum())} alerts, to {args.out}")
     return 0
 
 
@@ -74,29 +75,58 @@ def _evaluate(args) -> int:
             f"{production['average_precision']:.4f}  precision {production['precision']:.3f}  "
             f"recall {production['recall']:.3f}  alert rate {production['alert_rate']:.4f}"
         )
+    for stage in ("supervised", "both"):
+        if stage in m and m[stage]["roc_auc"] is not None:
+            s = m[stage]
+            at = s.get("at_prevalence") or {}
+            print(
+                f"{stage}: ROC AUC {s['roc_auc']:.4f}  average precision "
+                f"{s['average_precision']:.4f}  precision {s['precision']:.3f}  "
+                f"recall {s['recall']:.3f}"
+                + (f"  AP at production rate {at['average_precision']:.4f}" if at else "")
+            )
     return 0
 
 
 def _compare(args) -> int:
-    from training.compare import METHODS, PROTOCOLS, autoencoder_method
-    from training.pipeline import run_compare
+    from training.compare import (
+        LABELLED_METHODS,
+        METHODS,
+        NEW_FRAUD,
+        PROTOCOLS,
+        autoencoder_method,
+    )
+    from training.pipeline import run_compare, run_new_fraud_compare
 
     if args.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {args.seeds}")
     if not 0 < args.prevalence < 1:
         raise OptionError(f"--prevalence must be in (0, 1), got {args.prevalence}")
     chosen = names(args.methods)
-    unknown = [m for m in chosen if m not in METHODS]
+    known = METHODS | LABELLED_METHODS
+    unknown = [m for m in chosen if m not in known]
     if unknown or not chosen:
-        raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        raise OptionError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
     protocols = PROTOCOLS if args.protocol == "all" else names(args.protocol)
-    bad = [p for p in protocols if p not in PROTOCOLS]
+    bad = [p for p in protocols if p not in (*PROTOCOLS, NEW_FRAUD)]
     if bad or not protocols:
-        raise OptionError(f"unknown protocol(s) {bad}; choose from {', '.join(PROTOCOLS)} or all")
-    variants = variant_configs(args.variant, tuple(METHODS))
-    methods = {m: METHODS[m] for m in chosen} | {
+        raise OptionError(
+            f"unknown protocol(s) {bad}; choose from {', '.join(PROTOCOLS)}, {NEW_FRAUD} or all"
+        )
+    variants = variant_configs(args.variant, tuple(known))
+    methods = {m: known[m] for m in chosen} | {
         label: autoencoder_method(config) for label, config in variants.items()
     }
+    if NEW_FRAUD in protocols:
+        print(
+            run_new_fraud_compare(
+                args.data, args.seeds, args.prevalence, args.label_column, names(args.drop_columns)
+            )
+            + "\n"
+        )
+        protocols = tuple(p for p in protocols if p != NEW_FRAUD)
+        if not protocols:
+            return 0
     table = run_compare(
         args.data,
         methods,

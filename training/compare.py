@@ -31,6 +31,7 @@ from training.console import Log, quiet
 from training.fitting import Splits, fit_detector, split_rows
 from training.metrics import ULB_PREVALENCE, at_prevalence
 from training.scaling import fit_scaler
+from training.stage_methods import both_method, supervised_method
 from training.threshold import choose_threshold, parse_strategy
 
 PROTOCOLS = ("unsupervised", "normal", "production")
@@ -97,6 +98,13 @@ METHODS: dict[str, Method] = {
     "isolation_forest": isolation_forest,
     "pca": pca_reconstruction,
 }
+# Methods that learn from labels (the supervised stage): run when named in --methods.
+LABELLED_METHODS: dict[str, Method] = {
+    "supervised": supervised_method,
+    "both": both_method(),
+}
+# Recall on a hidden group of frauds at the alert budget (`training.stage_methods`).
+NEW_FRAUD = "new_fraud"
 
 
 def production_splits(labels: np.ndarray, prevalence: float, seed: int) -> Splits:
@@ -157,10 +165,17 @@ def run_comparison(
             splits = protocol_splits(labels, protocol, prevalence, seed)
             test_labels = labels[splits.test]
             for name, method in methods.items():
+                if protocol == "normal" and name in LABELLED_METHODS:
+                    continue  # no labelled frauds to learn from
                 score = method(dataset, splits.fit, splits.validation, seed)
-                threshold = choose_threshold(strategy, score(dataset.features[splits.validation]))
+                # A labelled method's score carries the threshold its own decision chose.
+                threshold = getattr(score, "threshold", None)
+                if threshold is None:
+                    threshold = choose_threshold(
+                        strategy, score(dataset.features[splits.validation])
+                    ).value
                 scores = score(dataset.features[splits.test])
-                production = at_prevalence(scores, test_labels, prevalence, threshold.value)
+                production = at_prevalence(scores, test_labels, prevalence, threshold)
                 outcome = Outcome(
                     name,
                     protocol,

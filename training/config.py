@@ -11,6 +11,7 @@ from training.scaling import METHODS
 from training.threshold import parse_strategy
 
 TRAIN_ON = ("auto", "normal", "all")
+STAGES = ("auto", "autoencoder", "both")
 WEIGHTINGS = ("none", "inverse_error")
 ACTIVATIONS = ("linear", "relu", "tanh", "elu", "sigmoid")
 
@@ -51,6 +52,8 @@ class FitConfig:
     score_quantile: float = 0.9
     train_on: str = "auto"
     threshold: str = "rate:0.002"
+    # auto: the supervised stage too when the data has labels and enough frauds.
+    stage: str = "auto"
     seed: int = 0
     test_size: float = 0.33
     validation_size: float = 0.2
@@ -100,6 +103,7 @@ class FitConfig:
         for token in self.encoder:
             parse_width(token, 10)
         parse_strategy(self.threshold)
+        _check(self.stage in STAGES, f"--stage must be one of {', '.join(STAGES)}")
 
 
 def parse_width(token: str, n_features: int) -> int:
@@ -148,5 +152,6 @@ PRESETS: dict[str, FitConfig] = {
         reconstruction_distance=False,
         weighting="none",
         train_on="all",
+        stage="autoencoder",
     ),
 }

@@ -27,6 +27,13 @@ _FIT_OPTIONS = [
     ("--score-quantile", "score_quantile", float, "validation quantile that scales score parts"),
     ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),
     ("--threshold", "threshold", str, "recall:R, precision:P, rate:A (alert share) or value:V"),
+    (
+        "--stage",
+        "stage",
+        str,
+        "auto (also the supervised stage when labels and enough frauds exist), autoencoder "
+        "(today's detector alone) or both (fail unless the stage can be trained)",
+    ),
     ("--seed", "seed", int, "seed of the first network"),
     ("--test-size", "test_size", float, "share of rows held out for the test split"),
     ("--validation-size", "validation_size", float, "share of training rows for validation"),
@@ -153,15 +160,17 @@ def _add_compare(commands) -> None:
     p.add_argument(
         "--protocol",
         default="all",
-        help="comma-separated protocols: unsupervised (labels unused), normal (normal-only "
-        "training), production (training rows carry frauds at --prevalence, every other "
-        "fraud is tested), or all (all)",
+        help="comma-separated protocols: unsupervised (labels unused but by the labelled "
+        "methods), normal (normal-only training), production (training rows carry frauds at "
+        "--prevalence, every other fraud is tested), new_fraud (recall on a hidden group of "
+        "frauds at the alert budget: autoencoder, supervised, both), or all (all but new_fraud)",
     )
     _add_prevalence(p)
     p.add_argument(
         "--methods",
         default="autoencoder,reference,isolation_forest,pca",
-        help="comma-separated subset of autoencoder,reference,isolation_forest,pca",
+        help="comma-separated subset of autoencoder,reference,isolation_forest,pca and the "
+        "labelled methods supervised,both (autoencoder,reference,isolation_forest,pca)",
     )
     p.add_argument(
         "--variant",

@@ -18,7 +18,16 @@ from training.errors import BundleError, DataError
 from training.fitting import fit_detector, split_rows, training_rows
 from training.metrics import ULB_PREVALENCE, detection_metrics, split_metrics, summary_table
 from training.reference import held_out_reference
-from training.threshold import Threshold
+from training.stage_bundle import load_scorer, stage_entry, write_stage
+from training.stage_fit import (
+    fit_supervised,
+    shared_threshold,
+    stage_metrics,
+    stage_refusal,
+    stage_summary,
+)
+from training.stages import Scored
+from training.threshold import Threshold, parse_strategy
 
 
 def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None = None) -> dict:
@@ -42,6 +51,8 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
         + f"; training on {len(fit_rows)} rows, validating on {len(splits.validation)}, "
         f"testing on {len(splits.test)}"
     )
+    strategy = parse_strategy(config.threshold)
+    refusal = stage_refusal(config.stage, dataset.labels, strategy)
     started = time.perf_counter()
     val_labels = None if dataset.labels is None else dataset.labels[val_rows]
     fitted = fit_detector(dataset.features, names, fit_rows, val_rows, config, log, val_labels)
@@ -52,8 +63,32 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     labels = {
         name: None if dataset.labels is None else dataset.labels[r] for name, r in rows.items()
     }
+    threshold = fitted.threshold
+    supervised = None
+    if refusal is None and dataset.labels is not None:
+        supervised = fit_supervised(
+            detector,
+            dataset.features,
+            dataset.labels,
+            splits.fit,
+            splits.validation,
+            strategy.target,
+            config.seed,
+            log,
+        )
+        threshold = shared_threshold(
+            supervised, detector, dataset.features, splits.validation, strategy
+        )
+        detector = dataclasses.replace(detector, threshold=threshold.value)
+    else:
+        log(f"training the autoencoder only: {refusal}")
     metrics = split_metrics(scores, labels, detector.threshold, ULB_PREVALENCE)
-    fields = _manifest_fields(config, dataset, splits, fit_rows, fitted.threshold, metrics, seconds)
+    fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
+    if supervised is not None:
+        by_stage = stage_metrics(supervised, detector, dataset.features, rows, labels)
+        fields["supervised"] = stage_entry(supervised.stage, supervised.decision, names) | {
+            "metrics": by_stage
+        }
     drift_reference = held_out_reference(scores["validation"], labels["validation"])
     if drift_reference is not None:
         fields["score_reference"] = drift_reference.to_dict()
@@ -72,19 +107,22 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
             detector.threshold,
             "test split",
         )
+        if supervised is not None:
+            write_stage(staging, supervised.stage)
 
     manifest = bundle.save_bundle(model_dir, detector, fields, write_extras)
     log(summary_table(manifest))
+    if supervised is not None:
+        log(stage_summary(fields["supervised"]["metrics"]))
     return manifest
 
 
-def run_score(model_dir: Path, data_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Score every row of a CSV with a bundle; return (scores, alerts) in input order."""
-    detector = bundle.load_detector(model_dir)
+def run_score(model_dir: Path, data_path: Path) -> Scored:
+    """Score every row of a CSV with a bundle's stages, rows in input order."""
+    _, scorer = load_scorer(model_dir)
     frame = data.read_csv(data_path)
-    dataset = data.to_dataset(frame, detector.feature_names, None, str(data_path))
-    scores = detector.score(dataset.features)
-    return scores, detector.alerts(scores)
+    dataset = data.to_dataset(frame, scorer.feature_names, None, str(data_path))
+    return scorer.score(dataset.features)
 
 
 def run_evaluate(
@@ -95,15 +133,22 @@ def run_evaluate(
     Beside the file's own metrics, `at_prevalence` re-weights them to the production fraud
     rate `prevalence`.
     """
-    manifest, detector = bundle.load_bundle(model_dir)
+    manifest, scorer = load_scorer(model_dir)
+    detector = scorer.detector
     label_column = manifest.get("training", {}).get("config", {}).get("label_column") or "Class"
     frame = data.read_csv(data_path)
     if label_column not in frame.columns:
         raise DataError(f"{data_path}: no label column {label_column!r}; evaluate needs labels")
     dataset = data.to_dataset(frame, detector.feature_names, label_column, str(data_path))
     labels = dataset.require_labels(str(data_path))
-    scores = detector.score(dataset.features)
+    scored = scorer.score(dataset.features)
+    scores = scored.score
     metrics = detection_metrics(scores, labels, detector.threshold, prevalence)
+    if scorer.decision is not None and scored.probability is not None:
+        t_p = scorer.decision.probability_threshold
+        combined = scorer.decision.combined(scored.probability, scores)
+        metrics["supervised"] = detection_metrics(scored.probability, labels, t_p, prevalence)
+        metrics["both"] = detection_metrics(combined, labels, t_p, prevalence)
     metrics["model_version"] = manifest["model_version"]
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -173,3 +218,30 @@ def run_compare(
                 report_dir, series, f"{protocol} protocol, seed 0", protocol
             )
     return table
+
+
+def run_new_fraud_compare(
+    data_path: Path,
+    seeds: int,
+    prevalence: float,
+    label_column: str,
+    drop_columns: tuple[str, ...],
+    log: Log | None = None,
+) -> str:
+    """Run the new-fraud protocol on a labelled CSV; return its table with a title."""
+    from training.metrics import prevalence_weights
+    from training.stage_methods import format_new_fraud_table, run_new_fraud
+
+    frame = data.read_csv(data_path)
+    if label_column not in frame.columns:
+        raise DataError(f"{data_path}: no label column {label_column!r}; compare needs labels")
+    names = data.choose_features(list(frame.columns), label_column, drop_columns, None)
+    dataset = data.to_dataset(frame, names, label_column, str(data_path), data.MIN_ROWS)
+    outcomes = run_new_fraud(
+        dataset, seeds, lambda y: prevalence_weights(y, prevalence), log or stderr
+    )
+    return (
+        f"**{data_path.name}, new-fraud protocol**: recall on the hidden group's test frauds at "
+        f"the alert budget, spent at a fraud rate of {prevalence:g}; mean ± sd over {seeds} "
+        "seeds\n\n" + format_new_fraud_table(outcomes)
+    )

@@ -15,6 +15,7 @@ from consumer.health import Health
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
+from training.stages import Scorer
 
 GOOD = b'{"a": 1, "b": 1, "c": 1, "transaction_id": "ok-%d"}'
 FRAUD = b'{"a": 3, "b": 2, "c": 1, "transaction_id": "fraud-%d"}'  # score 14 > 10
@@ -227,7 +228,7 @@ def test_a_score_that_is_not_finite_alerts_and_is_published_as_null():
     huge = b'{"a": 1e200, "b": 0, "c": 0, "transaction_id": "inf"}'  # squares to inf
     nan = b'{"a": 7, "b": 0, "c": 0, "transaction_id": "nan"}'
     loop, source, sink, _, _ = build([[message(huge, 0), message(nan, 1), message(GOOD % 2, 2)]])
-    loop.detector = OverflowingDetector()
+    loop.scorer = Scorer(OverflowingDetector())
     run_all(loop, source)
     alerts = {r.key: orjson.loads(r.value) for r in sink.on("alerts")}
     assert sorted(alerts) == [b"inf", b"nan"]

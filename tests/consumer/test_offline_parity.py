@@ -44,7 +44,7 @@ def test_streamed_scores_equal_offline_scores_bit_for_bit(tmp_path):
     save_bundle(model_dir, random_detector(), {"threshold": {"strategy": "value:4.0"}})
     data = tmp_path / "transactions.csv"
     synthesize(300, fraud_rate=0.05, seed=3).to_csv(data, index=False)
-    offline, _ = run_score(model_dir, data)
+    offline = run_score(model_dir, data).score
 
     # The messages exactly as `consumer replay` writes them.
     sink = FakeSink([])

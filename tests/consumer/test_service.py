@@ -13,6 +13,7 @@ from consumer import service
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health
+from training.stages import Scorer
 
 
 def settings(**changes) -> RunSettings:
@@ -39,7 +40,7 @@ def test_the_http_server_is_shut_down_when_the_producer_cannot_be_built(monkeypa
         raise ConfigError("Kafka producer settings rejected")
 
     monkeypatch.setattr(
-        service, "load_bundle", lambda _path: ({"model_version": "m"}, FakeDetector())
+        service, "load_scorer", lambda _path: ({"model_version": "m"}, Scorer(FakeDetector()))
     )
     monkeypatch.setattr(service, "serve_metrics", lambda s, h, r: serve(s.metrics_host, 0, h, r))
     monkeypatch.setattr(service, "build_producer", refuse)

@@ -80,7 +80,15 @@ def test_replay_with_bad_messages_scores_or_dead_letters_everything(
     for record, doc in zip(alerts, alert_docs, strict=True):
         assert record.key == doc["transaction_id"].encode()
         assert doc["score"] == pytest.approx(stream.scores[doc["transaction_id"]], rel=1e-6)
-        assert doc["score"] > doc["threshold"]
+        # The bundle has the supervised stage: each alert names the stages that raised it.
+        by_stage = {
+            "autoencoder": doc["score"] > doc["threshold"],
+            "supervised": doc["probability"] > doc["probability_threshold"],
+        }
+        assert doc["reasons"] == [
+            stage for stage in ("supervised", "autoencoder") if by_stage[stage]
+        ]
+        assert doc["reasons"]
         assert doc["model_version"] and doc["event_time"] and doc["scored_at"]
         assert len(doc["top_features"]) == 3
         source_record = by_position[(doc["source_partition"], doc["source_offset"])]

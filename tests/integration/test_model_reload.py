@@ -29,10 +29,19 @@ from consumer_helpers import (
 PARTITIONS = 2
 
 
+def autoencoder_only(bundle: Path) -> None:
+    """Remove the supervised stage from a copied bundle: this test moves the score threshold."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest.pop("supervised", None)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    (bundle / "supervised.txt").unlink(missing_ok=True)
+
+
 def add_bundle(models: Path, source: Path, name: str, minutes_later: int, **changes) -> dict:
     """Copy `source` into models/name atomically, created later, with manifest `changes`."""
     staging = models / f".{name}.staging"
     shutil.copytree(source, staging)
+    autoencoder_only(staging)
     manifest = json.loads((staging / "manifest.json").read_text())
     created = datetime.fromisoformat(manifest["created_at"]) + timedelta(minutes=minutes_later)
     manifest |= {"created_at": created.isoformat(), "model_version": name, **changes}
@@ -59,6 +68,7 @@ def test_a_newer_bundle_is_switched_to_between_batches_under_a_running_stream(
     models = tmp_path / "models"
     models.mkdir()
     shutil.copytree(model_bundle, models / "a")
+    autoencoder_only(models / "a")
     old = json.loads((models / "a" / "manifest.json").read_text())
     topics = scorer_topics(PARTITIONS)
     settings = topics.settings(kafka_bootstrap, models, batch_size=50, reload_interval=0.2)

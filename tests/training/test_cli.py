@@ -36,11 +36,16 @@ def test_synth_fit_score_evaluate(tmp_path):
     assert "epoch 3/3" in fitted.stderr and "ROC AUC" in fitted.stderr
     run("score", "--model-dir", model, "--data", data, "--out", scores)
     scored = pd.read_csv(scores)
-    assert list(scored.columns) == ["score", "alert"] and len(scored) == 3000
+    # 60 labelled frauds: fit trains the supervised stage beside the autoencoder.
+    assert "supervised stage:" in fitted.stderr
+    assert list(scored.columns) == ["score", "probability", "alert"] and len(scored) == 3000
     manifest = json.loads((model / "manifest.json").read_text())
-    assert (
-        (scored["score"] > manifest["threshold"]["value"]) == scored["alert"].astype(bool)
-    ).all()
+    decision = manifest["supervised"]["decision"]
+    assert decision["score_threshold"] == manifest["threshold"]["value"]
+    expected = (scored["probability"] > decision["probability_threshold"]) | (
+        scored["score"] > decision["score_threshold"]
+    )
+    assert (expected == scored["alert"].astype(bool)).all()
     evaluated = run("evaluate", "--model-dir", model, "--data", data, "--report-dir", report)
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["roc_auc"] > 0.8 and metrics["model_version"] == manifest["model_version"]

@@ -6,9 +6,10 @@ import sys
 CHECK = """
 import importlib, sys
 for name in ("consumer.__main__", "consumer.service", "consumer.loop", "consumer.alerts",
-             "consumer.replay", "training.bundle", "training.scoring", "training.data"):
+             "consumer.replay", "training.bundle", "training.scoring", "training.data",
+             "training.stages", "training.stage_bundle"):
     importlib.import_module(name)
-heavy = {"sklearn", "scipy", "tensorflow", "keras", "matplotlib"}
+heavy = {"sklearn", "scipy", "tensorflow", "keras", "matplotlib", "lightgbm"}
 print(sorted(heavy & {name.split(".")[0] for name in sys.modules}))
 """
 

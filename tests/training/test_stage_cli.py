@@ -1,0 +1,50 @@
+"""`fit --stage` from the command line: today's autoencoder alone, and refusals before training."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "training", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_stage_autoencoder_keeps_the_autoencoder_alone(tmp_path):
+    data, model, scores = tmp_path / "t.csv", tmp_path / "model", tmp_path / "s.csv"
+    assert run("synth", "--rows", 1500, "--fraud-rate", 0.03, "--out", data).returncode == 0
+    fast = ["--epochs", "2", "--patience", "0", "--batch-size", "128"]
+    fitted = run("fit", "--data", data, "--model-dir", model, "--stage", "autoencoder", *fast)
+    assert fitted.returncode == 0, fitted.stderr
+    assert "training the autoencoder only: --stage autoencoder" in fitted.stderr
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert "supervised" not in manifest and not (model / "supervised.txt").exists()
+    assert run("score", "--model-dir", model, "--data", data, "--out", scores).returncode == 0
+    assert list(pd.read_csv(scores).columns) == ["score", "alert"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra", "message"),
+    [
+        (400, ["--label-column", ""], "--stage both: the data has no labels"),
+        (400, [], "labelled frauds, fewer than the 30 it needs"),
+        (3000, ["--threshold", "recall:0.8"], "is not an alert budget"),
+    ],
+)
+def test_stage_both_stops_before_training_when_the_stage_cannot_be_trained(
+    tmp_path, rows, extra, message
+):
+    data = tmp_path / "t.csv"
+    assert run("synth", "--rows", rows, "--fraud-rate", 0.02, "--out", data).returncode == 0
+    result = run("fit", "--data", data, "--model-dir", tmp_path / "m", "--stage", "both", *extra)
+    assert result.returncode == 2 and message in result.stderr
+    assert "epoch" not in result.stderr and not (tmp_path / "m").exists()

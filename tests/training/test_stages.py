@@ -1,0 +1,118 @@
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from stage_helpers import labelled_rows, small_detector
+
+from training.bundle import MANIFEST, save_bundle
+from training.decision import Decision
+from training.errors import BundleError
+from training.scoring import is_alert
+from training.stage_bundle import STAGE_FILE, load_scorer, stage_entry, write_stage
+from training.stages import Scorer
+from training.supervised import fit_stage
+
+pytest.importorskip("lightgbm")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(11)
+    x, y = labelled_rows(rng, rows=900, frauds=50)
+    detector = small_detector(rng)
+    detector = replace(detector, threshold=float(np.quantile(detector.score(x), 0.95)))
+    stage = fit_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), seed=1)
+    decision = Decision(0.4, detector.threshold)
+    return detector, stage, decision, x
+
+
+def test_without_a_stage_the_scorer_is_the_autoencoder_alone(fitted):
+    detector, _, _, x = fitted
+    scored = Scorer(detector).score(x)
+    assert scored.probability is None
+    np.testing.assert_array_equal(scored.score, detector.score(x))
+    np.testing.assert_array_equal(scored.alerts, is_alert(detector.score(x), detector.threshold))
+    assert {tuple(r) for r in scored.reasons} <= {(), ("autoencoder",)}
+
+
+def test_with_a_stage_alerts_and_reasons_follow_the_decision(fitted):
+    detector, stage, decision, x = fitted
+    scored = Scorer(detector, stage, decision).score(x)
+    p = stage.probability(detector, x)
+    np.testing.assert_array_equal(scored.probability, p)
+    np.testing.assert_array_equal(scored.alerts, decision.alerts(p, detector.score(x)))
+    assert scored.reasons == decision.reasons(p, detector.score(x))
+    assert any(r == ["supervised"] for r in scored.reasons)
+
+
+def test_a_stage_and_its_decision_come_together(fitted):
+    detector, stage, _, _ = fitted
+    with pytest.raises(ValueError, match="come together"):
+        Scorer(detector, stage, None)
+
+
+def _save(tmp_path, fitted, name="bundle"):
+    detector, stage, decision, _ = fitted
+    target = tmp_path / name
+    fields = {"supervised": stage_entry(stage, decision, detector.feature_names)}
+    save_bundle(target, detector, fields, lambda staging: write_stage(staging, stage))
+    return target
+
+
+def test_a_bundle_with_a_stage_loads_and_scores_as_it_was_saved(tmp_path, fitted):
+    detector, stage, decision, x = fitted
+    _, scorer = load_scorer(_save(tmp_path, fitted))
+    expected = Scorer(detector, stage, decision).score(x)
+    loaded = scorer.score(x)
+    np.testing.assert_array_equal(loaded.probability, expected.probability)
+    np.testing.assert_array_equal(loaded.alerts, expected.alerts)
+    assert scorer.decision == decision
+
+
+def _edit(path, change):
+    manifest = json.loads((path / MANIFEST).read_text())
+    change(manifest["supervised"])
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda p: (p / STAGE_FILE).unlink(), "supervised.txt: missing"),
+        (lambda p: (p / STAGE_FILE).write_text("tree\nend of trees\n"), "sha256"),
+        (lambda p: _edit(p, lambda e: e.pop("decision")), "needs a 'decision'"),
+        (
+            lambda p: _edit(p, lambda e: e["decision"].update(score_threshold=9.0)),
+            "differs from threshold.value",
+        ),
+        (
+            lambda p: _edit(p, lambda e: e["decision"].update(probability_threshold=-1)),
+            "out of range",
+        ),
+        (lambda p: _edit(p, lambda e: e.update(format="skops")), "unknown stage format"),
+        (lambda p: _edit(p, lambda e: e.update(model_file="../x.txt")), "model_file"),
+    ],
+)
+def test_a_broken_stage_fails_to_load_naming_the_file_and_problem(
+    tmp_path, fitted, breakage, message
+):
+    path = _save(tmp_path, fitted)
+    breakage(path)
+    with pytest.raises(BundleError, match=message):
+        load_scorer(path)
+
+
+def test_without_lightgbm_an_autoencoder_bundle_scores_and_a_stage_bundle_says_what_to_install(
+    tmp_path, fitted, monkeypatch
+):
+    detector, _, _, x = fitted
+    plain = tmp_path / "plain"
+    save_bundle(plain, detector, {})
+    with_stage = _save(tmp_path, fitted)
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # import lightgbm now fails
+    _, scorer = load_scorer(plain)
+    np.testing.assert_array_equal(scorer.score(x).score, detector.score(x))
+    with pytest.raises(BundleError, match=r"needs LightGBM: pip install 'fraudstream\[stage\]'"):
+        load_scorer(with_stage)

@@ -1,0 +1,165 @@
+"""One alert decision from two stages: the fraud probability and the autoencoder score.
+
+A row alerts when its probability is above the stage's threshold or its autoencoder score is
+above its own (or is not a number). The two thresholds share one alert budget, a share A of
+transactions (`--threshold rate:A`): the supervised stage spends up to `share` of it on the
+rows it is surest of, and the autoencoder spends the rest on the highest-scoring rows the
+supervised stage did not alert on. Both thresholds are chosen on the validation split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from training.scoring import is_alert
+
+SUPERVISED = "supervised"
+AUTOENCODER = "autoencoder"
+# Nine tenths of the budget to the supervised stage, the rest to the autoencoder: of the shares
+# measured in bench/supervised_choice.py, the best on all three counts (docs/supervised.md).
+DEFAULT_SHARE = 0.9
+# Rows alerted by the autoencoder alone rank in the band just above the probability
+# threshold, below the supervised stage's confident alerts (see `Decision.combined`).
+AUTOENCODER_BAND = 0.1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The two thresholds of the combined alert decision."""
+
+    probability_threshold: float
+    score_threshold: float
+    share: float = DEFAULT_SHARE
+
+    def alerts(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Return which rows alert: probability above its threshold, or the score above its own.
+
+        >>> Decision(0.5, 3.0).alerts(np.array([0.9, 0.1, 0.1, 0.1]), np.array([1, 4, 2, np.nan]))
+        array([ True,  True, False,  True])
+        """
+        return (np.asarray(probability) > self.probability_threshold) | is_alert(
+            score, self.score_threshold
+        )
+
+    def reasons(self, probability: np.ndarray, score: np.ndarray) -> list[list[str]]:
+        """Return, for each row, the stages that raised its alert (empty when it does not alert).
+
+        >>> Decision(0.5, 3.0).reasons(np.array([0.9, 0.9, 0.1]), np.array([1.0, 4.0, 2.0]))
+        [['supervised'], ['supervised', 'autoencoder'], []]
+        """
+        by_trees = np.asarray(probability) > self.probability_threshold
+        by_score = is_alert(score, self.score_threshold)
+        return [
+            [name for name, hit in ((SUPERVISED, t), (AUTOENCODER, s)) if hit]
+            for t, s in zip(by_trees.tolist(), by_score.tolist(), strict=True)
+        ]
+
+    def combined(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Return one ranking score in [0, 1] that alerts exactly where `alerts` does.
+
+        It is the larger of the probability and the autoencoder score mapped so that its
+        threshold lands on the probability threshold: linearly below it, and above it into a
+        narrow band (`AUTOENCODER_BAND` of the way to 1), so that rows only the autoencoder
+        flags rank above every quiet row but below the supervised stage's confident alerts.
+        A score that is not a number maps to the top of the band.
+
+        >>> d = Decision(0.2, 4.0)
+        >>> d.combined(np.array([0.9, 0.0, 0.0, 0.0]), np.array([0.0, 2.0, 8.0, np.nan])).round(3)
+        array([0.9 , 0.1 , 0.24, 0.28])
+        """
+        t_p, t_s = self.probability_threshold, self.score_threshold
+        top = t_p + AUTOENCODER_BAND * (1.0 - t_p)
+        score = np.asarray(score, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            below = t_p * np.clip(score, 0.0, None) / t_s
+            above = t_p + (top - t_p) * (1.0 - t_s / score)
+        mapped = np.where(score <= t_s, below, np.where(np.isnan(score), top, above))
+        return np.maximum(np.asarray(probability, dtype=np.float64), mapped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probability_threshold": self.probability_threshold,
+            "score_threshold": self.score_threshold,
+            "share": self.share,
+        }
+
+
+def rate_threshold(values: np.ndarray, rate: float, weights: np.ndarray | None = None) -> float:
+    """Return the threshold that alerts (value > threshold) on at most a weighted share `rate`.
+
+    `weights` re-weight rows (for example to a production prevalence); None counts every row
+    once. Ties are kept together, so the share reached may be below `rate`.
+
+    >>> rate_threshold(np.array([5.0, 4.0, 3.0, 2.0]), 0.5)
+    3.0
+    >>> rate_threshold(np.array([5.0, 4.0, 3.0, 2.0]), 0.5, np.array([1.0, 3.0, 1.0, 1.0]))
+    4.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(-values, kind="stable")
+    ranked = values[order]
+    spent = np.cumsum(weights[order]) / weights.sum()
+    # A cut after position i alerts on ranked[: i + 1]; allowed where the spend fits the
+    # budget and the next value is strictly lower (ties go together).
+    fits = (spent <= rate * (1 + 1e-12)) & np.append(ranked[1:] < ranked[:-1], True)
+    allowed = np.flatnonzero(fits)
+    if allowed.size == 0:
+        return float(np.nextafter(ranked[0], np.inf))
+    cut = int(allowed[-1])
+    if cut + 1 < len(ranked):
+        return float(ranked[cut + 1])
+    return float(np.nextafter(ranked[cut], -np.inf))
+
+
+def share_budget(
+    probability: np.ndarray,
+    score: np.ndarray,
+    rate: float,
+    share: float = DEFAULT_SHARE,
+    weights: np.ndarray | None = None,
+) -> Decision:
+    """Choose both thresholds on validation rows so that together they alert on a share `rate`.
+
+    The supervised stage takes up to `share * rate`; the autoencoder then takes what is left
+    of `rate`, counted over all rows, from the rows the supervised stage did not alert on.
+
+    >>> d = share_budget(np.array([.9, .8, .1, .1]), np.array([1., 1., 5., 4.]), 0.5, 0.5)
+    >>> d.probability_threshold, d.score_threshold
+    (0.8, 4.0)
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the supervised share of the budget must be in [0, 1], got {share}")
+    probability = np.asarray(probability, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    weights = np.ones(len(score)) if weights is None else np.asarray(weights, dtype=np.float64)
+    t_p = rate_threshold(probability, share * rate, weights)
+    taken = probability > t_p
+    spent = float(weights[taken].sum() / weights.sum())
+    rest = ~taken
+    left = max(rate - spent, 0.0) * weights.sum() / weights[rest].sum() if rest.any() else 0.0
+    if rest.any():
+        t_s = rate_threshold(score[rest], left, weights[rest])
+    else:
+        t_s = float(np.nextafter(score.max(), np.inf))
+    return Decision(t_p, t_s, share)
+
+
+def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
+    """Return row weights under which frauds make up `prevalence` of the total weight.
+
+    Frauds weigh 1 and normal rows what makes the share right, so a budget or a precision
+    computed with these weights is what a sample at that prevalence would show.
+
+    >>> prevalence_weights(np.array([1, 0, 0]), 0.2).tolist()
+    [1.0, 2.0, 2.0]
+    """
+    labels = np.asarray(labels)
+    frauds = float(labels.sum())
+    normals = float(len(labels) - frauds)
+    if frauds == 0 or normals == 0 or not 0 < prevalence < 1:
+        return np.ones(len(labels))
+    return np.where(labels == 1, 1.0, frauds * (1 - prevalence) / (prevalence * normals))
