@@ -1,6 +1,7 @@
 # fraudstream images, one per role (docker-compose.yml builds both):
-#   consumer  the scoring service: numpy, confluent-kafka, prometheus-client, orjson and the
-#             package's other base dependencies; no TensorFlow (scoring runs the exported
+#   consumer  the scoring service: numpy, confluent-kafka, prometheus-client, orjson, msgspec,
+#             the package's other base dependencies and LightGBM (the `stage` extra, for
+#             bundles with the supervised stage); no TensorFlow (scoring runs the exported
 #             weights with numpy)
 #   trainer   `fraudstream-train` with TensorFlow (the `train` extra), for fitting bundles
 #   docker build --target consumer -t fraudstream-consumer .
@@ -27,13 +28,19 @@ COPY consumer ./consumer
 # The project itself is what is installed; its dependency ranges live in pyproject.toml.
 FROM build AS build-consumer
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir --only-binary=:all: --no-compile .
+RUN pip install --no-cache-dir --only-binary=:all: --no-compile ".[stage]"
 
 FROM build AS build-trainer
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir --only-binary=:all: --no-compile ".[train]"
 
 FROM base AS runtime
+# LightGBM's wheel links the GNU OpenMP runtime, which the slim image lacks. Debian's stable
+# security updates are wanted here, so the package is not pinned to one version.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/*
 # A numeric user (Kubernetes' runAsNonRoot can check it) that owns only its work directories.
 RUN groupadd --system --gid 10001 fraudstream \
  && useradd --system --uid 10001 --gid 10001 --home-dir /work --no-create-home fraudstream \

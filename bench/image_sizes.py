@@ -1,6 +1,6 @@
 """Estimate what each Docker image adds to its Python base: install as the Dockerfile does, measure.
 
-For each role (consumer: the base package; trainer: the `train` extra) this makes a fresh
+For each role (consumer: the `stage` extra; trainer: the `train` extra) this makes a fresh
 virtual environment in a temporary directory, installs the project into it with the same pip
 options as the Dockerfile's build stages (binary wheels only, no bytecode, no cache) and prints
 its size on disk and its largest packages. No Docker engine is needed; the base image
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ROLES = {"consumer": ".", "trainer": ".[train]"}
+ROLES = {"consumer": ".[stage]", "trainer": ".[train]"}
 PIP = ["--no-cache-dir", "--only-binary=:all:", "--no-compile", "--quiet"]
 
 
