@@ -27,6 +27,7 @@ from training.stage_fit import (
     stage_summary,
 )
 from training.stages import Scored
+from training.supervised import StageError
 from training.threshold import Threshold, parse_strategy
 
 
@@ -66,16 +67,22 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
     threshold = fitted.threshold
     supervised = None
     if refusal is None and dataset.labels is not None:
-        supervised = fit_supervised(
-            detector,
-            dataset.features,
-            dataset.labels,
-            splits.fit,
-            splits.validation,
-            strategy.target,
-            config.seed,
-            log,
-        )
+        try:
+            supervised = fit_supervised(
+                detector,
+                dataset.features,
+                dataset.labels,
+                splits.fit,
+                splits.validation,
+                strategy.target,
+                config.seed,
+                log,
+            )
+        except StageError as exc:
+            if config.stage == "both":
+                raise DataError(f"cannot train the supervised stage: {exc}") from exc
+            refusal = f"the supervised stage was dropped: {exc}"
+    if supervised is not None:
         threshold = shared_threshold(
             supervised, detector, dataset.features, splits.validation, strategy
         )

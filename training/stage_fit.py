@@ -14,7 +14,7 @@ from training.decision import DEFAULT_SHARE, Decision, share_budget
 from training.errors import OptionError
 from training.metrics import ULB_PREVALENCE, split_metrics
 from training.scoring import Detector
-from training.supervised import MIN_FRAUDS, SupervisedStage, fit_stage
+from training.supervised import MIN_FRAUDS, StageError, SupervisedStage, fit_stage
 from training.threshold import Threshold, ThresholdStrategy
 
 
@@ -75,8 +75,18 @@ def fit_supervised(
         seed: LightGBM's seed.
         log: progress lines.
         share: the supervised stage's share of the budget.
+
+    Raises:
+        StageError: the trees do not rank the validation frauds above its normal rows (a
+            calibration slope that is not positive), so the stage would only add noise.
     """
     stage = fit_stage(detector, features, labels, fit_rows, validation_rows, seed=seed)
+    slope = stage.calibration.slope
+    if not (np.isfinite(slope) and slope > 0):
+        raise StageError(
+            f"its trees do not rank the validation split's frauds above its normal rows "
+            f"(calibration slope {slope:.3g}); more labelled frauds may help"
+        )
     probability = stage.probability(detector, features[validation_rows])
     decision = share_budget(probability, detector.score(features[validation_rows]), rate, share)
     log(

@@ -116,3 +116,19 @@ def test_without_lightgbm_an_autoencoder_bundle_scores_and_a_stage_bundle_says_w
     np.testing.assert_array_equal(scorer.score(x).score, detector.score(x))
     with pytest.raises(BundleError, match=r"needs LightGBM: pip install 'fraudstream\[stage\]'"):
         load_scorer(with_stage)
+
+
+def test_a_stage_whose_trees_rank_frauds_below_normal_rows_is_dropped(monkeypatch):
+    """A stage with a negative calibration slope is refused: its bundle could not load."""
+    from types import SimpleNamespace
+
+    from training import stage_fit
+    from training.supervised import Calibration, StageError
+
+    backwards = SimpleNamespace(calibration=Calibration(slope=-0.5, intercept=0.0))
+    monkeypatch.setattr(stage_fit, "fit_stage", lambda *args, **kwargs: backwards)
+    rows = np.arange(10)
+    with pytest.raises(StageError, match="calibration slope -0.5"):
+        stage_fit.fit_supervised(
+            None, np.zeros((10, 2)), np.zeros(10, dtype=int), rows, rows, 0.002, 0, print
+        )
