@@ -98,6 +98,31 @@ def wait_for(
         time.sleep(0.1)
 
 
+def in_slices(items: list, k: int) -> list[list]:
+    """Split items into k equal slices and a last one with the rest: fresh input per fault."""
+    size = len(items) // (k + 1)
+    return [items[i * size : (i + 1) * size] for i in range(k)] + [items[k * size :]]
+
+
+def restart_and_finish(
+    tmp_path: Path, name: str, config: dict, bootstrap: str, topics, fed: int, since: float
+) -> tuple[ConsumerProcess, float]:
+    """Start member-0 again and wait until the group committed `fed` messages.
+
+    Returns:
+        The new process and the seconds since `since` (the fault): an upper bound on recovery,
+        as it includes finishing the slice.
+    """
+    consumer = start(tmp_path, name, config, "member-0")
+    wait_for(
+        lambda: progress(bootstrap, topics.group, topics.source) >= fed,
+        "the slice to be finished after a restart",
+        180,
+        consumer,
+    )
+    return consumer, time.monotonic() - since
+
+
 def wait_done(
     bootstrap, topics, total: int, timeout: float = 240, *procs, partitions: int = PARTITIONS
 ) -> None:
@@ -152,8 +177,10 @@ def check(
     """
     for topic in (topics.alerts, topics.scores, topics.dlq):
         wait_for(
-            lambda topic=topic: end_offsets(bootstrap, topic, 1, committed=True)
-            == end_offsets(bootstrap, topic, 1, committed=False),
+            lambda topic=topic: (
+                end_offsets(bootstrap, topic, 1, committed=True)
+                == end_offsets(bootstrap, topic, 1, committed=False)
+            ),
             f"no open transaction in {topic} (the broker aborts a dead member's)",
             OPEN_TRANSACTION_BOUND_S,
         )
