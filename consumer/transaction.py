@@ -26,6 +26,7 @@ from consumer.publish import Publisher
 RETRY_WAIT_S = 0.5
 STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
 RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
+COMMITTED_TIMEOUT_S = 5.0  # asking the group's committed offsets to rewind to
 MAX_REPLACEMENTS = 3  # producers replaced in a row, without a commit in between, before stopping
 
 
@@ -183,35 +184,22 @@ class ExactlyOnce:
         The broker is asked rather than `starts` trusted: a transaction whose end the client
         could not see (the broker went away during its commit) may have committed after all,
         and then its batches must not be scored again. A partition the group never committed
-        goes back to where the transaction began.
+        goes back to where the transaction began, and so does every partition when the broker
+        cannot answer in time (a consumer out of its group cannot ask until it is polled
+        again, and its new assignment then starts from the committed offsets anyway).
         """
         partitions = [TopicPartition(topic, partition) for topic, partition in self.starts]
-        for committed in self._committed(partitions):
-            key = (committed.topic, committed.partition)
-            offset = committed.offset if committed.offset >= 0 else self.starts[key]
-            self.source.seek(TopicPartition(committed.topic, committed.partition, offset))
+        try:
+            committed = self.source.committed(partitions, COMMITTED_TIMEOUT_S) if partitions else []
+        except KafkaException as exc:
+            log_event("rewind_to_transaction_start", logging.WARNING, reason=_reason(exc))
+            committed = partitions  # offsets unknown (-1001): where the transaction began
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            offset = tp.offset if tp.offset >= 0 else self.starts[key]
+            self.source.seek(TopicPartition(tp.topic, tp.partition, offset))
         self.starts.clear()
         self.offsets = OffsetTracker()
-
-    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Return the group's committed offsets, retrying while the broker cannot answer.
-
-        Raises:
-            KafkaClientError: still no answer after RETRY_FOR_S.
-        """
-        if not partitions:
-            return []
-        deadline = self.monotonic() + RETRY_FOR_S
-        while True:
-            try:
-                return self.source.committed(partitions, self.timeout)
-            except KafkaException as exc:
-                if self.monotonic() > deadline:
-                    raise KafkaClientError(
-                        f"cannot read committed offsets: {_reason(exc)}"
-                    ) from exc
-                log_event("committed_offsets_retry", logging.WARNING, reason=_reason(exc))
-                self.sleep(RETRY_WAIT_S)
 
     def replace_producer(self, reason: str) -> None:
         """Count the open transaction as aborted and swap the producer (see `_new_producer`).

@@ -201,6 +201,7 @@ class FakeTransactions(FakeSink):
 class FakeGroupSource(FakeSource):
     seeks: list[tuple[str, int, int]] = field(default_factory=list)
     group_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    unanswered: bool = False  # committed() times out
 
     def consumer_group_metadata(self) -> object:
         return "group-metadata"
@@ -210,6 +211,8 @@ class FakeGroupSource(FakeSource):
 
     def committed(self, partitions: list[TopicPartition], timeout: float = -1):
         """The group's offsets in `group_offsets`; -1001 (none) for the others."""
+        if self.unanswered:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer"))
         return [
             TopicPartition(
                 p.topic, p.partition, self.group_offsets.get((p.topic, p.partition), -1001)

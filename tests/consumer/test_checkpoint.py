@@ -70,6 +70,16 @@ def test_a_rewind_goes_to_the_offsets_the_group_committed_where_it_has_some():
     assert sorted(source.seeks) == [("in", 0, 12), ("in", 1, 3)]
 
 
+def test_a_rewind_goes_to_where_the_transaction_began_when_the_group_cannot_answer():
+    abortable = KafkaError(KafkaError._STATE, "must abort", txn_requires_abort=True)
+    checkpoint, source, _, _ = exactly_once(commit_txn=[abortable])
+    source.group_offsets = {("in", 0): 12}
+    source.unanswered = True
+    batch(checkpoint, 10, 11)
+    checkpoint.commit()
+    assert source.seeks == [("in", 0, 10)]
+
+
 def test_a_refused_produce_aborts_and_rewinds_to_the_batch_start():
     checkpoint, source, producer, registry = exactly_once()
     batch(checkpoint, 4, 5)
