@@ -75,6 +75,8 @@ class HiddenRecall:
     group: int
     recall: float
     hidden_in_test: int
+    # The share of test transactions the method alerts on (weighted as the budget is).
+    spend: float = float("nan")
 
 
 def hidden_group_recalls(
@@ -92,8 +94,10 @@ def hidden_group_recalls(
 
     Methods: `autoencoder` (its score, the whole budget), `supervised` (trees on
     `inputs["supervised"]`, the whole budget) and `both` (trees on `inputs["both"]` with the
-    autoencoder, sharing the budget as `training.decision.share_budget` does). The
-    autoencoder learns from normal rows only, so hiding frauds does not change it.
+    autoencoder, sharing the budget as `training.decision.share_budget` does, with the
+    validation rows' fraud share as the stage's veto floor). The autoencoder learns from
+    normal rows only, so hiding frauds does not change it. Each outcome also records the
+    method's spend: the (weighted) share of test transactions it alerts on.
 
     Parameters:
         ae_score: the autoencoder's score of every row.
@@ -112,6 +116,7 @@ def hidden_group_recalls(
         fit_rows = without_group(fit, groups, hidden)
         val_rows = without_group(validation, groups, hidden)
         weights = weigh(labels[val_rows])
+        floor = float(labels[val_rows].mean())
         probability = {}
         for name in ("supervised", "both"):
             x = inputs[name]
@@ -120,7 +125,7 @@ def hidden_group_recalls(
             probability[name] = calibration(trees.raw_score(x))
         supervised = probability["supervised"]
         decision = share_budget(
-            probability["both"][val_rows], ae_score[val_rows], rate, share, weights
+            probability["both"][val_rows], ae_score[val_rows], rate, share, weights, floor
         )
         alerts = {
             "autoencoder": ae_score > rate_threshold(ae_score[val_rows], rate, weights),
@@ -128,7 +133,10 @@ def hidden_group_recalls(
             "both": decision.alerts(probability["both"], ae_score),
         }
         count = int(np.sum(groups[test] == hidden))
+        test_weights = weigh(labels[test])
+        test_weights = np.ones(len(test)) if test_weights is None else test_weights
         for method, flags in alerts.items():
             recall = hidden_recall(flags[test], groups[test], hidden)
-            outcomes.append(HiddenRecall(method, seed, hidden, recall, count))
+            spend = float(test_weights[flags[test]].sum() / test_weights.sum())
+            outcomes.append(HiddenRecall(method, seed, hidden, recall, count, spend))
     return outcomes

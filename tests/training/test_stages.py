@@ -47,6 +47,23 @@ def test_with_a_stage_alerts_and_reasons_follow_the_decision(fitted):
     assert any(r == ["supervised"] for r in scored.reasons)
 
 
+def test_a_stage_on_the_score_parts_shares_the_autoencoders_forward_pass(fitted, monkeypatch):
+    detector, _, decision, x = fitted
+    y = (np.arange(len(x)) % 9 == 0).astype(int)
+    stage = fit_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), "parts", 1)
+    expected = stage.probability(detector, x)  # the stage's own pass for its parts
+    contributions = detector.contributions(x)
+    passes = []
+    forward = type(detector.networks[0]).forward
+    monkeypatch.setattr(
+        type(detector.networks[0]), "forward", lambda n, v: passes.append(1) or forward(n, v)
+    )
+    scored = Scorer(detector, stage, decision).score(x)
+    assert len(passes) == len(detector.networks)  # one pass per network, not two
+    np.testing.assert_array_equal(scored.probability, expected)
+    np.testing.assert_array_equal(scored.contributions, contributions)
+
+
 def test_a_stage_and_its_decision_come_together(fitted):
     detector, stage, _, _ = fitted
     with pytest.raises(ValueError, match="come together"):
