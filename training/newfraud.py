@@ -89,6 +89,7 @@ def hidden_group_recalls(
     seed: int,
     weigh: Callable[[np.ndarray], np.ndarray | None] = lambda labels: None,
     share: float = DEFAULT_SHARE,
+    veto: bool = True,
 ) -> list[HiddenRecall]:
     """Hide each fraud group in turn; return each method's recall on it at the alert budget.
 
@@ -109,6 +110,7 @@ def hidden_group_recalls(
         weigh: row weights from labels for the budget (for example to a production
             prevalence); by default every row counts once.
         share: the supervised stage's share of the budget in `both`.
+        veto: whether `both` has the stage's veto floor (False: either stage alerts alone).
     """
     fit, validation, test = rows
     outcomes = []
@@ -116,7 +118,7 @@ def hidden_group_recalls(
         fit_rows = without_group(fit, groups, hidden)
         val_rows = without_group(validation, groups, hidden)
         weights = weigh(labels[val_rows])
-        floor = float(labels[val_rows].mean())
+        floor = float(labels[val_rows].mean()) if veto else 0.0
         probability = {}
         for name in ("supervised", "both"):
             x = inputs[name]
