@@ -3,8 +3,10 @@
     .venv/bin/python -m bench [--messages 300000] [--only fit,raw,throughput,...]
 
 Starts `scripts/kafka-local` unless --bootstrap-servers is given. Phases, in order: fit (its
-bundle and CSV feed the rest), raw, throughput (one `consumer run`), reference (Keras per
-message), latency (5,000 and 20,000 tx/s), scaleout (2 and 3 processes), decoders.
+bundle and CSV feed the rest), raw, throughput (one `consumer run`), autoencoder (the same
+with a bundle fitted `--stage autoencoder`, when the default bundle has the supervised stage),
+reference (Keras per message), latency (5,000 and 20,000 tx/s), scaleout (2 and 3
+processes), decoders.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import pandas as pd
 from bench import consumer_throughput, decoding, fit_benchmark, latency, report
 from bench.kafka import REPO, create_topics, delete_topics, fill, local_broker, unique
 
-PHASES = ("fit", "raw", "throughput", "reference", "latency", "scaleout", "decoders")
-KAFKA_PHASES = {"raw", "throughput", "reference", "latency", "scaleout"}
+PHASES = (
+    "fit", "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "decoders",
+)  # fmt: skip
+KAFKA_PHASES = {"raw", "throughput", "autoencoder", "reference", "latency", "scaleout"}
 PARTITIONS = 4
 
 
@@ -55,10 +59,20 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = model_dir or run.model_dir
     if model_dir is None:
         raise SystemExit("--model-dir is needed when the fit phase is left out")
+    autoencoder_dir = None
+    if "autoencoder" in phases and has_stage(Path(model_dir)):
+        say("fit --stage autoencoder, for the throughput without the supervised stage")
+        run = fit_benchmark.fit(
+            data, args.fit_rows, work / f"model-ae-{time.time_ns()}", work / "fit-ae.log",
+            "--stage", "autoencoder",
+        )  # fmt: skip
+        autoencoder_dir = run.model_dir
     rows = pd.read_csv(data)
     if phases & KAFKA_PHASES:
         with local_broker(args.bootstrap_servers, work) as bootstrap:
-            results |= kafka_benchmarks(bootstrap, args, phases, rows, Path(model_dir), work)
+            results |= kafka_benchmarks(
+                bootstrap, args, phases, rows, Path(model_dir), autoencoder_dir, work
+            )
     if "decoders" in phases:
         say("decoders")
         names = tuple(json.loads((Path(model_dir) / "manifest.json").read_text())["features"])
@@ -80,10 +94,11 @@ def kafka_benchmarks(
     phases: set[str],
     rows: pd.DataFrame,
     model_dir: Path,
+    autoencoder_dir: Path | None,
     work: Path,
 ) -> dict[str, Any]:
     """Run the phases that need the broker; raw consume always, as every ratio's base."""
-    results: dict[str, Any] = {"groups": []}
+    results: dict[str, Any] = {"groups": [], "stage": has_stage(model_dir)}
     topic = unique("bench")
     create_topics(bootstrap, [(topic, PARTITIONS), (f"{topic}-alerts", 1), (f"{topic}-dlq", 1)])
     try:
@@ -103,6 +118,12 @@ def kafka_benchmarks(
                 bootstrap, topic, PARTITIONS, args.messages, model_dir, n, work
             )
             results["groups"].append(dataclasses.asdict(group))
+        if autoencoder_dir is not None:
+            say("1 scoring process, autoencoder-only bundle")
+            group = consumer_throughput.group_rate(
+                bootstrap, topic, PARTITIONS, args.messages, autoencoder_dir, 1, work
+            )
+            results["autoencoder_only"] = dataclasses.asdict(group)
         if "reference" in phases:
             say("reference: Keras per message")
             results["reference"] = reference(bootstrap, topic, model_dir, args.reference_messages)
@@ -120,6 +141,11 @@ def kafka_benchmarks(
             )
             results["latency"].append(dataclasses.asdict(level))
     return results
+
+
+def has_stage(model_dir: Path) -> bool:
+    """Tell whether a bundle has the supervised stage."""
+    return "supervised" in json.loads((model_dir / "manifest.json").read_text())
 
 
 def say(text: str) -> None:

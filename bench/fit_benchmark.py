@@ -22,6 +22,7 @@ class FitRun:
     test_average_precision: float
     test_average_precision_at_prevalence: float | None  # at the production fraud rate
     epochs: list[int]
+    stage: bool  # whether the bundle has the supervised stage
 
 
 def synthesize(rows: int, out: Path, log: Path, fraud_rate: float | None = None) -> Path:
@@ -33,9 +34,9 @@ def synthesize(rows: int, out: Path, log: Path, fraud_rate: float | None = None)
     return out
 
 
-def fit(data: Path, rows: int, model_dir: Path, log: Path) -> FitRun:
-    """Run `python -m training fit` with defaults on `data`; return what it cost and scored."""
-    command = ["fit", "--data", str(data), "--model-dir", str(model_dir)]
+def fit(data: Path, rows: int, model_dir: Path, log: Path, *options: str) -> FitRun:
+    """Run `python -m training fit` on `data` (defaults, plus `options`); return what it cost."""
+    command = ["fit", "--data", str(data), "--model-dir", str(model_dir), *options]
     measured = run_measured([sys.executable, "-m", "training", *command], log)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     test = manifest["metrics"]["test"]
@@ -48,4 +49,5 @@ def fit(data: Path, rows: int, model_dir: Path, log: Path) -> FitRun:
         test["average_precision"],
         test.get("at_prevalence", {}).get("average_precision"),
         [len(h["loss"]) for h in history],
+        "supervised" in manifest,
     )

@@ -54,12 +54,20 @@ def render(results: dict[str, Any]) -> str:
     if raw:
         lines.append(rate_row("1", f"raw consume, bare consumer ({results['topic']})", raw, raw))
     groups = {g["processes"]: g for g in results.get("groups", [])}
+    bundle = "autoencoder + supervised stage" if results.get("stage") else "autoencoder only"
     if 1 in groups:
         one = groups[1]
-        lines.append(rate_row("2", "`consumer run`, one process, end to end", one["rate"], raw))
+        what = f"`consumer run`, one process, end to end (default bundle: {bundle})"
+        lines.append(rate_row("2", what, one["rate"], raw))
         lines.append(
             plain_row("2", "committed offsets reached the end", str(one["committed_to_end"]))
         )
+    if "autoencoder_only" in results:
+        alone = results["autoencoder_only"]
+        what = "`consumer run`, one process, end to end (bundle fitted `--stage autoencoder`)"
+        lines.append(rate_row("2", what, alone["rate"], raw))
+        what = "committed offsets reached the end (autoencoder only)"
+        lines.append(plain_row("2", what, str(alone["committed_to_end"])))
     if "reference" in results:
         what = "reference way: one Keras `model.predict` per message"
         lines.append(rate_row("3", what, results["reference"]["rate"], raw))
@@ -105,6 +113,8 @@ def render(results: dict[str, Any]) -> str:
             at = fit["test_average_precision_at_prevalence"]
             quality += f", AP at the production fraud rate {at:.3f}"
         lines.append(plain_row("7", "`fit`: test split", quality))
+        stages = "autoencoder + supervised stage" if fit.get("stage") else "autoencoder only"
+        lines.append(plain_row("7", "`fit`: the bundle's stages", stages))
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
     return "\n".join(lines) + "\n"

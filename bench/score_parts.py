@@ -67,10 +67,10 @@ def main() -> None:
             production = at_prevalence(values, test_labels, ULB_PREVALENCE)
             production_aps.setdefault(name, []).append(production["average_precision"])
     print(f"{args.data.name}, {args.protocol} protocol, {args.scaling} scaling, {args.seeds} seeds")
-    for name, values in aucs.items():
+    for name, auc in aucs.items():
         ap = production_aps[name]
         print(
-            f"  {name:<24} ROC AUC {np.mean(values):.3f} ± {np.std(values):.3f}"
+            f"  {name:<24} ROC AUC {np.mean(auc):.3f} ± {np.std(auc):.3f}"
             f"   AP@p {np.mean(ap):.3f} ± {np.std(ap):.3f}"
         )
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaException, Message, TopicPartition
 
-from consumer.errors import DeliveryError
+from consumer.errors import DeliveryError, ProduceRefused
 from consumer.kafka import Source
 from consumer.logs import log_event
 from consumer.metrics import Metrics
@@ -42,6 +42,9 @@ class Checkpoint(Protocol):
 
     def commit(self, force: bool = False) -> None:
         """Commit what is done if the commit interval has passed (or `force`)."""
+
+    def refused(self, messages: list[Message], error: ProduceRefused) -> None:
+        """Recover from the producer refusing a record of these messages' batch, or raise."""
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         """Commit what is done, then forget the partitions (unless the loop failed)."""
@@ -137,6 +140,14 @@ class AtLeastOnce:
             self.metrics.commits.labels("ok").inc()
         keys = partition_keys(failed)
         self.offsets.committed({p: o for p, o in pending.items() if p not in keys})
+
+    def refused(self, messages: list[Message], error: ProduceRefused) -> None:
+        """Stop: without a transaction, records already produced cannot be taken back.
+
+        Raises:
+            ProduceRefused: always; nothing of the batch is committed, so a restart repeats it.
+        """
+        raise error
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         if not self.failed:

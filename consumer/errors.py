@@ -21,6 +21,10 @@ class DeliveryError(ConsumerError):
     """Records were not acknowledged by the broker, so their input offsets stay uncommitted."""
 
 
+class ProduceRefused(DeliveryError):
+    """The producer refused a record outright (not a full queue): its batch cannot go on."""
+
+
 class InvalidMessageError(ConsumerError):
     """One input message cannot be scored; it goes to the dead-letter topic with `reason`."""
 

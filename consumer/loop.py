@@ -18,7 +18,7 @@ from consumer.alerts import ModelInfo, build_outputs
 from consumer.assignment import Assignment
 from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
 from consumer.config import RunSettings
-from consumer.errors import KafkaClientError
+from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.health import Health
 from consumer.kafka import Source
 from consumer.logs import log_event
@@ -105,7 +105,11 @@ class ScoringLoop:
             self.crash("after_consume")
             self.checkpoint.begin()
             decoded, scored = self.score(messages)
-            self.publish(decoded, scored)
+            try:
+                self.publish(decoded, scored)
+            except ProduceRefused as exc:
+                self.checkpoint.refused(messages, exc)
+                return
             self.checkpoint.done(messages)
             self.crash("after_produce")
             self.assignment.update_lag(messages)

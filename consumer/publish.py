@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from consumer.alerts import Outputs
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
-from consumer.errors import DeliveryError
+from consumer.errors import DeliveryError, ProduceRefused
 from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error
 from consumer.logs import log_event
 from consumer.messages import Rejected
@@ -32,7 +32,9 @@ def produce(
     """Produce one record, letting deliveries drain while the local queue is full.
 
     Raises:
-        DeliveryError: the client refused the record (not a full queue).
+        ProduceRefused: the client refused the record (not a full queue); in a transaction
+            that has become abortable this is `_STATE`, and the transaction must be aborted.
+        FencedError, KafkaClientError: a fatal error.
     """
     while True:
         try:
@@ -44,7 +46,7 @@ def produce(
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
                 raise fatal_error(f"produce to {topic}", error) from exc
-            raise DeliveryError(f"cannot produce to {topic}: {exc}") from exc
+            raise ProduceRefused(f"cannot produce to {topic}: {exc}") from exc
 
 
 class DeliveryFailures:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.checkpoint import CrashPoint, no_crash, partition_keys
-from consumer.errors import KafkaClientError
+from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error
 from consumer.logs import log_event
 from consumer.metrics import Metrics
@@ -135,6 +135,18 @@ class ExactlyOnce:
         self.offsets.committed(pending)
         self.starts.clear()
         self.metrics.commits.labels("ok").inc()
+
+    def refused(self, messages: list[Message], error: ProduceRefused) -> None:
+        """Abort the transaction the batch's records went into, and rewind to score it again.
+
+        The usual cause is a transaction that became abortable (a record failed) while the
+        batch was being produced: librdkafka then refuses every produce with `_STATE`.
+        """
+        for message in messages:
+            partition, offset = position(message)
+            self.starts.setdefault(partition, offset)
+        self.abort(str(error))
+        self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
 
     def abort(self, reason: str) -> None:
         """Abort the open transaction and rewind the consumer to where it began."""

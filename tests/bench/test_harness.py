@@ -43,3 +43,22 @@ def test_the_report_replaces_only_what_lies_between_its_markers(tmp_path):
     assert "prose before" in text and "prose after" in text
     assert "second" in text and "first" not in text
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
+
+
+def test_the_report_shows_throughput_with_and_without_the_supervised_stage():
+    group = {"processes": 1, "rate": 20_000.0, "committed_to_end": True}
+    group |= {"ready_s": 0.3, "peak_rss": 2**26, "cpu_cores": 0.9}
+    results = {
+        "started": "now",
+        "machine": "here",
+        "command": "python -m bench",
+        "duration_s": 1.0,
+        "raw": 100_000.0,
+        "topic": "t",
+        "stage": True,
+        "groups": [group],
+        "autoencoder_only": group | {"rate": 50_000.0},
+    }
+    text = report.render(results)
+    assert "(default bundle: autoencoder + supervised stage) | 20,000 msg/s | 0.200 |" in text
+    assert "(bundle fitted `--stage autoencoder`) | 50,000 msg/s | 0.500 |" in text

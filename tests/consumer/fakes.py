@@ -125,15 +125,24 @@ class Produced:
 
 @dataclass
 class FakeSink:
-    """Keeps records in flight until flush(); `fail` names a topic whose records fail."""
+    """Keeps records in flight until flush(); `fail` names a topic whose records fail.
+
+    `refuse` names a topic whose next `refusals` produce calls raise `_STATE`, as librdkafka
+    does while a transaction is abortable.
+    """
 
     events: list[str]
     fail: str | None = None
+    refuse: str | None = None
+    refusals: int = 1
     stuck: bool = False
     delivered: list[Produced] = field(default_factory=list)
     in_flight: list[tuple[Produced, Any]] = field(default_factory=list)
 
     def produce(self, topic, value=None, key=None, headers=None, on_delivery=None) -> None:
+        if topic == self.refuse and self.refusals > 0:
+            self.refusals -= 1
+            raise KafkaException(KafkaError(KafkaError._STATE, "transaction is abortable"))
         self.in_flight.append((Produced(topic, value, key, headers), on_delivery))
 
     def poll(self, timeout: float = -1) -> int:
@@ -157,3 +166,43 @@ class FakeSink:
 
     def on(self, topic: str) -> list[Produced]:
         return [r for r in self.delivered if r.topic == topic]
+
+
+@dataclass
+class FakeTransactions(FakeSink):
+    """A transactional producer: calls are logged; `errors[call]` raise once each, in order."""
+
+    errors: dict[str, list[KafkaError]] = field(default_factory=dict)
+    sent: list[dict[tuple[str, int], int]] = field(default_factory=list)
+
+    def _call(self, name: str) -> None:
+        self.events.append(name)
+        if self.errors.get(name):
+            raise KafkaException(self.errors[name].pop(0))
+
+    def init_transactions(self, timeout=-1) -> None:
+        self._call("init")
+
+    def begin_transaction(self) -> None:
+        self._call("begin")
+
+    def send_offsets_to_transaction(self, positions, group_metadata, timeout=-1) -> None:
+        self._call("send_offsets")
+        self.sent.append({(tp.topic, tp.partition): tp.offset for tp in positions})
+
+    def commit_transaction(self, timeout=-1) -> None:
+        self._call("commit_txn")
+
+    def abort_transaction(self, timeout=-1) -> None:
+        self._call("abort")
+
+
+@dataclass
+class FakeGroupSource(FakeSource):
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def consumer_group_metadata(self) -> object:
+        return "group-metadata"
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.seeks.append((partition.topic, partition.partition, partition.offset))

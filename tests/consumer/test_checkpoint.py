@@ -2,58 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from fakes import FakeSink, FakeSource, message
+from confluent_kafka import KafkaError, TopicPartition
+from fakes import FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
 from prometheus_client import CollectorRegistry
 
 from consumer.checkpoint import AtLeastOnce
-from consumer.errors import FencedError, KafkaClientError
+from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
 from consumer.transaction import ExactlyOnce
-
-
-@dataclass
-class FakeTransactions(FakeSink):
-    """A transactional producer: calls are logged; `errors[call]` raise once each, in order."""
-
-    errors: dict[str, list[KafkaError]] = field(default_factory=dict)
-    sent: list[dict[tuple[str, int], int]] = field(default_factory=list)
-
-    def _call(self, name: str) -> None:
-        self.events.append(name)
-        if self.errors.get(name):
-            raise KafkaException(self.errors[name].pop(0))
-
-    def init_transactions(self, timeout=-1) -> None:
-        self._call("init")
-
-    def begin_transaction(self) -> None:
-        self._call("begin")
-
-    def send_offsets_to_transaction(self, positions, group_metadata, timeout=-1) -> None:
-        self._call("send_offsets")
-        self.sent.append({(tp.topic, tp.partition): tp.offset for tp in positions})
-
-    def commit_transaction(self, timeout=-1) -> None:
-        self._call("commit_txn")
-
-    def abort_transaction(self, timeout=-1) -> None:
-        self._call("abort")
-
-
-@dataclass
-class FakeGroupSource(FakeSource):
-    seeks: list[tuple[str, int, int]] = field(default_factory=list)
-
-    def consumer_group_metadata(self) -> object:
-        return "group-metadata"
-
-    def seek(self, partition: TopicPartition) -> None:
-        self.seeks.append((partition.topic, partition.partition, partition.offset))
 
 
 def exactly_once(**errors: list[KafkaError]):
@@ -100,6 +58,31 @@ def test_an_abortable_error_aborts_and_rewinds_to_where_the_transaction_began():
     checkpoint.commit()
     assert producer.events[-3:] == ["begin", "send_offsets", "commit_txn"]
     assert producer.sent[-1] == {("in", 0): 12}
+
+
+def test_a_refused_produce_aborts_and_rewinds_to_the_batch_start():
+    checkpoint, source, producer, registry = exactly_once()
+    batch(checkpoint, 4, 5)
+    checkpoint.begin()
+    refused_batch = [message(b"{}", 6), message(b"{}", 2, partition=1)]
+    checkpoint.refused(refused_batch, ProduceRefused("cannot produce to alerts: _STATE"))
+    assert producer.events[-1] == "abort"
+    assert sorted(source.seeks) == [("in", 0, 4), ("in", 1, 2)]  # its own and earlier batches
+    assert outcome(registry, "aborted") == 1
+    batch(checkpoint, 4, 5, 6)
+    checkpoint.commit()
+    assert producer.events[-3:] == ["begin", "send_offsets", "commit_txn"]
+    assert producer.sent == [{("in", 0): 7}]
+
+
+def test_at_least_once_stops_on_a_refused_produce():
+    source = FakeSource([])
+    metrics = Metrics(CollectorRegistry())
+    publisher = Publisher(FakeSink(source.events), metrics, "alerts", "dlq")
+    checkpoint = AtLeastOnce(source, publisher, metrics, 0, 1)
+    with pytest.raises(ProduceRefused, match="_STATE"):
+        checkpoint.refused([message(b"{}", 0)], ProduceRefused("cannot produce: _STATE"))
+    assert source.commits == []
 
 
 def test_a_retriable_error_is_retried():

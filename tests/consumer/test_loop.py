@@ -5,16 +5,25 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pytest
-from fakes import FakeDetector, FakeSink, FakeSource, fake_run_settings, message
+from fakes import (
+    FakeDetector,
+    FakeGroupSource,
+    FakeSink,
+    FakeSource,
+    FakeTransactions,
+    fake_run_settings,
+    message,
+)
 from prometheus_client import CollectorRegistry
 
 from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
-from consumer.errors import DeliveryError
+from consumer.errors import DeliveryError, ProduceRefused
 from consumer.health import Health
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
+from consumer.transaction import ExactlyOnce
 from training.stages import Scorer
 
 GOOD = b'{"a": 1, "b": 1, "c": 1, "transaction_id": "ok-%d"}'
@@ -113,6 +122,30 @@ def test_nothing_is_committed_when_a_record_is_not_acknowledged(failure):
         run_all(loop, source)
     assert source.commits == []
     assert source.closed  # closed, and its revoke callback committed nothing either
+
+
+def test_at_least_once_stops_when_the_producer_refuses_a_record():
+    loop, source, sink, _, _ = build([[message(FRAUD % 0, 0)]])
+    sink.refuse = "alerts"
+    with pytest.raises(ProduceRefused, match="_STATE"):
+        run_all(loop, source)
+    assert source.commits == []
+
+
+def test_exactly_once_aborts_and_rewinds_a_batch_the_producer_refuses():
+    source = FakeGroupSource([[message(GOOD % 0, 0), message(FRAUD % 1, 1)], []])
+    producer = FakeTransactions(source.events, refuse="alerts")
+    metrics = Metrics(CollectorRegistry())
+    config = settings()
+    publisher = Publisher(producer, metrics, "alerts", "dlq", "scores")
+    checkpoint = ExactlyOnce(source, producer, publisher, metrics, 0, 5, sleep=lambda _s: None)
+    checkpoint.start()
+    loop = ScoringLoop(source, publisher, checkpoint, FakeDetector(), "m-1", metrics, config)
+    run_all(loop, source)  # does not raise
+    assert source.seeks == [("in", 0, 0)]  # to score the refused batch again
+    calls = [e for e in producer.events if e in {"begin", "abort", "commit_txn"}]
+    assert calls[:2] == ["begin", "abort"]
+    assert producer.sent == []  # the refused batch's offsets never reached a transaction
 
 
 def test_a_failed_commit_is_retried_by_the_next_one():

@@ -56,12 +56,8 @@ def unacknowledged_alerts_behind_commits(bootstrap: str, topics) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_offsets_never_pass_unacknowledged_alerts(
-    kafka_bootstrap, scorer_topics, model_bundle, tmp_path, mode, request
+    kafka_bootstrap, scorer_topics, model_bundle, tmp_path, mode
 ):
-    # Known race, open in issue 9: a produce into a transaction that has just become abortable
-    # raises _STATE, which exits the consumer instead of aborting. Seen once in several runs.
-    if mode == "exactly-once":
-        request.applymarker(pytest.mark.xfail(reason="known exactly-once race (issue 9)"))
     topics = scorer_topics(PARTITIONS)
     items = transactions(N, seed=11)
     half = N // 2

@@ -13,11 +13,11 @@ from fault_helpers import (
     PARTITIONS,
     N,
     check,
-    progress,
+    in_slices,
+    restart_and_finish,
     settings,
     start,
     wait_done,
-    wait_for,
 )
 
 from consumer.crashpoint import PHASES
@@ -31,9 +31,7 @@ def test_a_crash_at_every_phase_of_a_batch_loses_nothing(
     topics = scorer_topics(PARTITIONS)
     items = transactions(N, seed=13)
     # One slice of fresh input per crash, fed just before it: the crashing run always has work.
-    size = len(items) // (len(PHASES) + 1)
-    slices = [items[i * size : (i + 1) * size] for i in range(len(PHASES))]
-    slices.append(items[len(PHASES) * size :])
+    slices = in_slices(items, len(PHASES))
     config = settings(topics, kafka_bootstrap, model_bundle, mode)
     rng = random.Random(5)
     recovery = 0.0
@@ -48,16 +46,10 @@ def test_a_crash_at_every_phase_of_a_batch_loses_nothing(
             point = f"{phase}:{nth}"
             consumer = start(tmp_path, f"crash-{i}", config, "member-0", test_crash_point=point)
             assert consumer.wait(180) == -signal.SIGKILL, f"{point} never reached"
-            crashed = time.monotonic()
-            consumer = start(tmp_path, f"after-{i}", config, "member-0")
-            # Recovery here is an upper bound: restarting, then finishing the slice.
-            wait_for(
-                lambda f=fed: progress(kafka_bootstrap, topics.group, topics.source) >= f,
-                "the slice to be finished after a crash",
-                180,
-                consumer,
+            consumer, took = restart_and_finish(
+                tmp_path, f"after-{i}", config, kafka_bootstrap, topics, fed, time.monotonic()
             )
-            recovery = max(recovery, time.monotonic() - crashed)
+            recovery = max(recovery, took)
             assert consumer.stop(signal.SIGTERM) == 0, consumer.logs()
         feed(kafka_bootstrap, topics.source, slices[-1])
         consumer = start(tmp_path, "last", config, "member-0")

@@ -51,12 +51,8 @@ def feed_steadily(bootstrap: str, topic: str, items, per_second: float) -> threa
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_a_member_killed_and_one_added_mid_stream_loses_nothing(
-    kafka_bootstrap, scorer_topics, model_bundle, tmp_path, mode, request
+    kafka_bootstrap, scorer_topics, model_bundle, tmp_path, mode
 ):
-    # Known race, open in issue 9: the killed member's open transaction is sometimes not yet
-    # aborted when the scenario checks for open transactions. Seen once in several runs.
-    if mode == "exactly-once":
-        request.applymarker(pytest.mark.xfail(reason="known exactly-once race (issue 9)"))
     topics = scorer_topics(PARTITIONS)
     items = transactions(N, seed=19)
     # A member killed for good leaves its transaction open until the broker times it out.

@@ -13,7 +13,9 @@ from fault_helpers import (
     PARTITIONS,
     N,
     check,
+    in_slices,
     progress,
+    restart_and_finish,
     settings,
     start,
     wait_done,
@@ -31,8 +33,7 @@ def test_kill_9_at_random_moments_loses_nothing(
     topics = scorer_topics(PARTITIONS)
     items = transactions(N)
     # One slice of fresh input per kill, fed just before it, so every kill lands mid-stream.
-    size = len(items) // (K + 1)
-    slices = [items[i * size : (i + 1) * size] for i in range(K)] + [items[K * size :]]
+    slices = in_slices(items, K)
     config = settings(topics, kafka_bootstrap, model_bundle, mode)
     rng = random.Random(9)
     consumer = start(tmp_path, "run-0", config, "member-0")
@@ -50,16 +51,10 @@ def test_kill_9_at_random_moments_loses_nothing(
                 consumer,
             )
             consumer.stop(signal.SIGKILL)
-            killed = time.monotonic()
-            consumer = start(tmp_path, f"run-{i + 1}", config, "member-0")
-            # Recovery here is an upper bound: restarting, then finishing the slice.
-            wait_for(
-                lambda f=fed: progress(kafka_bootstrap, topics.group, topics.source) >= f,
-                "the slice to be finished after a restart",
-                180,
-                consumer,
+            consumer, took = restart_and_finish(
+                tmp_path, f"run-{i + 1}", config, kafka_bootstrap, topics, fed, time.monotonic()
             )
-            recovery = max(recovery, time.monotonic() - killed)
+            recovery = max(recovery, took)
         feed(kafka_bootstrap, topics.source, slices[-1])
         wait_done(kafka_bootstrap, topics, N, 240, consumer)
         assert consumer.stop(signal.SIGTERM) == 0, consumer.logs()
