@@ -56,10 +56,13 @@ class Sink(Protocol):
 
 
 class TransactionalSource(Source, Protocol):
-    """The consumer calls exactly-once delivery adds: group metadata, and seek to rewind."""
+    """The consumer calls exactly-once delivery adds: group metadata, and where to rewind."""
 
     def consumer_group_metadata(self) -> object: ...
     def seek(self, partition: TopicPartition) -> None: ...
+    def committed(
+        self, partitions: list[TopicPartition], timeout: float = ...
+    ) -> list[TopicPartition]: ...
 
 
 class TransactionalSink(Sink, Protocol):
@@ -109,9 +112,14 @@ def _log_client_error(error: KafkaError) -> None:
     log_event("kafka_client_error", level, code=error.name(), reason=error.str())
 
 
+def is_fenced(error: KafkaError) -> bool:
+    """Tell whether a newer producer with the same transactional.id fenced this one."""
+    return error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
+
+
 def fatal_error(action: str, error: KafkaError) -> KafkaClientError:
     """Return the error that stops the consumer for a fatal client error, naming a fencing."""
-    if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
+    if is_fenced(error):
         return FencedError(
             "this consumer's producer was fenced: another instance took over its"
             " transactional.id, or the broker aborted a transaction older than"

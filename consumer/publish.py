@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from consumer.alerts import Outputs
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error
+from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error, is_fenced
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
@@ -32,9 +32,10 @@ def produce(
     """Produce one record, letting deliveries drain while the local queue is full.
 
     Raises:
-        ProduceRefused: the client refused the record (not a full queue); in a transaction
-            that has become abortable this is `_STATE`, and the transaction must be aborted.
-        FencedError, KafkaClientError: a fatal error.
+        ProduceRefused: the client refused the record (not a full queue): in a transaction
+            that has become abortable this is `_STATE`, and the transaction must be aborted;
+            a producer with a fatal error refuses everything, and must be replaced.
+        FencedError: a newer instance with the same transactional.id fenced this producer.
     """
     while True:
         try:
@@ -44,7 +45,7 @@ def produce(
             sink.poll(QUEUE_FULL_WAIT_S)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.fatal():
+            if isinstance(error, KafkaError) and is_fenced(error):
                 raise fatal_error(f"produce to {topic}", error) from exc
             raise ProduceRefused(f"cannot produce to {topic}: {exc}") from exc
 

@@ -2,7 +2,8 @@
 
 Readers with `isolation.level=read_committed` see each output once. Errors are handled as
 librdkafka classifies them: retriable ones are retried, those that require an abort abort the
-transaction and rewind the consumer, fatal ones (a fenced producer) stop the consumer.
+transaction and rewind the consumer, a fenced producer (a newer instance took over) stops the
+consumer, and a producer left unusable by another fatal error is replaced.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.checkpoint import CrashPoint, no_crash, partition_keys
 from consumer.errors import KafkaClientError, ProduceRefused
-from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error
+from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error, is_fenced
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition, position
@@ -25,6 +26,7 @@ from consumer.publish import Publisher
 RETRY_WAIT_S = 0.5
 STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
 RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
+MAX_REPLACEMENTS = 3  # producers replaced in a row, without a commit in between, before stopping
 
 
 class ExactlyOnce:
@@ -32,7 +34,10 @@ class ExactlyOnce:
 
     A retriable error is retried; an error that requires an abort aborts the transaction and
     rewinds the consumer to the offsets the last commit left, so the batches are scored again;
-    a fatal error (a newer instance with the same transactional.id fenced this one) raises.
+    a fencing (a newer instance with the same transactional.id) raises. Any other fatal error
+    leaves the producer unusable (a broker away longer than transaction.timeout.ms may abort
+    the transaction under it): a new producer with the same transactional.id takes its place,
+    fencing it, and the batches are scored again, as after a restart but without one.
 
     Parameters:
         source: the consumer: group metadata for the offsets, seek to rewind.
@@ -40,7 +45,8 @@ class ExactlyOnce:
         publisher: its delivery failures are reset with each transaction.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
-        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`).
+        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`) or
+            left unusable by a fatal error.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class ExactlyOnce:
         self.open = False
         self.failed = False
         self.unusable = False
+        self.replacements = 0  # in a row, since the last commit
         self.last_commit = monotonic()
 
     def start(self) -> None:
@@ -79,7 +86,10 @@ class ExactlyOnce:
         Raises:
             FencedError, KafkaClientError: a fatal error.
         """
-        self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
+        try:
+            self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
+        except _Unusable as exc:
+            raise KafkaClientError(f"fatal Kafka error in {exc}") from exc
 
     def begin(self) -> None:
         if not self.open:
@@ -127,9 +137,13 @@ class ExactlyOnce:
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
             return
         except _Stuck:
-            self.replace_producer()
+            self.replace_producer(f"a transactional call hung for over {self.timeout:g}s")
+            return
+        except _Unusable as exc:
+            self.replace_producer(str(exc))
             return
         self.crash("after_commit")
+        self.replacements = 0
         self.open = False
         self.publisher.failures.take()
         self.offsets.committed(pending)
@@ -156,31 +170,74 @@ class ExactlyOnce:
             self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
         except _AbortNeeded as exc:  # an abort cannot need an abort: treat it as fatal
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
+        except _Unusable as exc:
+            self._new_producer(str(exc))  # fencing the unusable one aborts its transaction
+            return
         self.open = False
         self.publisher.failures.take()
         self._rewind()
 
     def _rewind(self) -> None:
-        for (topic, partition), offset in self.starts.items():
-            self.source.seek(TopicPartition(topic, partition, offset))
+        """Seek each partition the open transaction read back to the group's committed offset.
+
+        The broker is asked rather than `starts` trusted: a transaction whose end the client
+        could not see (the broker went away during its commit) may have committed after all,
+        and then its batches must not be scored again. A partition the group never committed
+        goes back to where the transaction began.
+        """
+        partitions = [TopicPartition(topic, partition) for topic, partition in self.starts]
+        for committed in self._committed(partitions):
+            key = (committed.topic, committed.partition)
+            offset = committed.offset if committed.offset >= 0 else self.starts[key]
+            self.source.seek(TopicPartition(committed.topic, committed.partition, offset))
         self.starts.clear()
         self.offsets = OffsetTracker()
 
-    def replace_producer(self) -> None:
-        """Swap a stuck producer for a new one with the same transactional.id, and rewind.
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Return the group's committed offsets, retrying while the broker cannot answer.
 
-        Registering the id fences the stuck producer and aborts its transaction, so whatever
+        Raises:
+            KafkaClientError: still no answer after RETRY_FOR_S.
+        """
+        if not partitions:
+            return []
+        deadline = self.monotonic() + RETRY_FOR_S
+        while True:
+            try:
+                return self.source.committed(partitions, self.timeout)
+            except KafkaException as exc:
+                if self.monotonic() > deadline:
+                    raise KafkaClientError(
+                        f"cannot read committed offsets: {_reason(exc)}"
+                    ) from exc
+                log_event("committed_offsets_retry", logging.WARNING, reason=_reason(exc))
+                self.sleep(RETRY_WAIT_S)
+
+    def replace_producer(self, reason: str) -> None:
+        """Count the open transaction as aborted and swap the producer (see `_new_producer`).
+
+        Raises:
+            KafkaClientError: no replacement can be built, or too many in a row.
+        """
+        self.metrics.commits.labels("aborted").inc()
+        self._new_producer(reason)
+
+    def _new_producer(self, reason: str) -> None:
+        """Swap a stuck or unusable producer for a new one with the same transactional.id.
+
+        Registering the id fences the old producer and aborts its transaction, so whatever
         it still sends is refused: the rewound batches are scored again, once.
 
         Raises:
-            KafkaClientError: no replacement can be built.
+            KafkaClientError: no replacement can be built, or MAX_REPLACEMENTS in a row failed.
         """
-        if self.new_producer is None:
-            raise KafkaClientError(f"the Kafka producer hung for over {self.timeout:g}s")
-        log_event("producer_replaced", logging.WARNING, reason="a transactional call hung")
-        self.metrics.commits.labels("aborted").inc()
+        if self.new_producer is None or self.replacements >= MAX_REPLACEMENTS:
+            raise KafkaClientError(f"the Kafka producer cannot go on: {reason}")
+        self.replacements += 1
+        log_event("producer_replaced", logging.WARNING, reason=reason)
         self.producer = self.new_producer()
         self.publisher.sink = self.producer
+        self.unusable = False
         self.start()
         self.open = False
         self.publisher.failures.take()
@@ -234,8 +291,10 @@ class ExactlyOnce:
                 if error is None:
                     raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
                 if error.fatal():
-                    self.unusable = True  # the producer is unusable: no abort on the way out
-                    raise fatal_error(name, error) from exc
+                    self.unusable = True  # no abort on the way out, nor any other call
+                    if is_fenced(error):
+                        raise fatal_error(name, error) from exc
+                    raise _Unusable(f"{name}: {error.str()}") from exc
                 if error.txn_requires_abort() or (error.retriable() and not retry):
                     raise _AbortNeeded(f"{name}: {error.str()}") from exc
                 if not error.retriable() or self.monotonic() > deadline:
@@ -271,6 +330,10 @@ class ExactlyOnce:
 
 class _Stuck(Exception):
     """A transactional call did not return within its timeout."""
+
+
+class _Unusable(Exception):
+    """A fatal error that is not a fencing: the producer must be replaced."""
 
 
 class _AbortNeeded(Exception):

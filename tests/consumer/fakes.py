@@ -200,9 +200,19 @@ class FakeTransactions(FakeSink):
 @dataclass
 class FakeGroupSource(FakeSource):
     seeks: list[tuple[str, int, int]] = field(default_factory=list)
+    group_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def consumer_group_metadata(self) -> object:
         return "group-metadata"
 
     def seek(self, partition: TopicPartition) -> None:
         self.seeks.append((partition.topic, partition.partition, partition.offset))
+
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1):
+        """The group's offsets in `group_offsets`; -1001 (none) for the others."""
+        return [
+            TopicPartition(
+                p.topic, p.partition, self.group_offsets.get((p.topic, p.partition), -1001)
+            )
+            for p in partitions
+        ]

@@ -11,7 +11,7 @@ from consumer.checkpoint import AtLeastOnce
 from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
-from consumer.transaction import ExactlyOnce
+from consumer.transaction import MAX_REPLACEMENTS, ExactlyOnce
 
 
 def exactly_once(**errors: list[KafkaError]):
@@ -60,6 +60,16 @@ def test_an_abortable_error_aborts_and_rewinds_to_where_the_transaction_began():
     assert producer.sent[-1] == {("in", 0): 12}
 
 
+def test_a_rewind_goes_to_the_offsets_the_group_committed_where_it_has_some():
+    abortable = KafkaError(KafkaError._STATE, "must abort", txn_requires_abort=True)
+    checkpoint, source, _, _ = exactly_once(commit_txn=[abortable])
+    source.group_offsets = {("in", 0): 12}  # the broker completed that commit after all
+    batch(checkpoint, 10, 11)
+    batch(checkpoint, 3, partition=1)
+    checkpoint.commit()
+    assert sorted(source.seeks) == [("in", 0, 12), ("in", 1, 3)]
+
+
 def test_a_refused_produce_aborts_and_rewinds_to_the_batch_start():
     checkpoint, source, producer, registry = exactly_once()
     batch(checkpoint, 4, 5)
@@ -103,12 +113,51 @@ def test_a_fenced_producer_stops_with_a_clear_message():
     assert "commit_txn" not in producer.events
 
 
-def test_another_fatal_error_stops_too():
+def test_another_fatal_error_replaces_the_producer_and_rewinds():
+    fatal = KafkaError(KafkaError._INCONSISTENT, "broken", fatal=True)
+    checkpoint, source, unusable, registry = exactly_once(commit_txn=[fatal])
+    fresh = FakeTransactions(source.events)
+    checkpoint.new_producer = lambda: fresh
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
+    assert "abort" not in unusable.events  # an unusable producer is not called again
+    assert fresh.events[-1] == "init"  # fences the old one, aborting its transaction
+    assert source.seeks == [("in", 0, 7)]
+    assert outcome(registry, "aborted") == 1
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    assert fresh.sent == [{("in", 0): 9}]
+
+
+def test_a_fatal_error_in_an_abort_replaces_the_producer_too():
+    abortable = KafkaError(KafkaError._STATE, "must abort", txn_requires_abort=True)
+    invalid = KafkaError(KafkaError.INVALID_TXN_STATE, "invalid state", fatal=True)
+    checkpoint, source, _, _ = exactly_once(commit_txn=[abortable], abort=[invalid])
+    fresh = FakeTransactions(source.events)
+    checkpoint.new_producer = lambda: fresh
+    batch(checkpoint, 3)
+    checkpoint.commit()
+    assert checkpoint.producer is fresh and fresh.events[-1] == "init"
+    assert source.seeks == [("in", 0, 3)]
+
+
+def test_another_fatal_error_stops_without_a_replacement_or_after_too_many():
     fatal = KafkaError(KafkaError._INCONSISTENT, "broken", fatal=True)
     checkpoint, _, _, _ = exactly_once(commit_txn=[fatal])
     batch(checkpoint, 0)
-    with pytest.raises(KafkaClientError, match="fatal Kafka error in commit_transaction"):
+    with pytest.raises(KafkaClientError, match="cannot go on: commit_transaction: broken"):
         checkpoint.commit()
+
+    checkpoint, source, _, _ = exactly_once(commit_txn=[fatal])
+    checkpoint.new_producer = lambda: FakeTransactions(
+        source.events, errors={"commit_txn": [fatal]}
+    )
+    with pytest.raises(KafkaClientError, match="cannot go on"):
+        for _ in range(MAX_REPLACEMENTS + 1):
+            batch(checkpoint, 0)
+            checkpoint.commit()
+    assert checkpoint.replacements == MAX_REPLACEMENTS
 
 
 def test_revoke_commits_and_lost_aborts():

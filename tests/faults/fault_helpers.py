@@ -94,7 +94,8 @@ def wait_for(
     while not condition():
         for proc in procs:
             assert proc.process.poll() is None, f"consumer died waiting for {what}:\n{proc.logs()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        tails = "".join(f"\n--- {p.log_path.name} ---\n{p.logs()[-4000:]}" for p in procs)
+        assert time.monotonic() < deadline, f"timed out waiting for {what}{tails}"
         time.sleep(0.1)
 
 
