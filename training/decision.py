@@ -1,10 +1,13 @@
 """One alert decision from two stages: the fraud probability and the autoencoder score.
 
-A row alerts when its probability is above the stage's threshold or its autoencoder score is
-above its own (or is not a number). The two thresholds share one alert budget, a share A of
-transactions (`--threshold rate:A`): the supervised stage spends up to `share` of it on the
-rows it is surest of, and the autoencoder spends the rest on the highest-scoring rows the
-supervised stage did not alert on. Both thresholds are chosen on the validation split.
+A row alerts when its probability is above the stage's threshold, or when its autoencoder
+score is above its own (or is not a number) and the supervised stage does not rule the row
+out: its probability is at least the stage's floor, the share of frauds in the validation
+rows (what the stage would say of a row it knows nothing about). The two thresholds share one
+alert budget, a share A of transactions (`--threshold rate:A`): the supervised stage spends up
+to `share` of it on the rows it is surest of, and the autoencoder spends the rest on the
+highest-scoring rows the supervised stage did not alert on. Both thresholds are chosen on the
+validation split.
 """
 
 from __future__ import annotations
@@ -21,28 +24,29 @@ AUTOENCODER = "autoencoder"
 # Nine tenths of the budget to the supervised stage, the rest to the autoencoder: of the shares
 # measured in bench/supervised_choice.py, the best on all three counts (docs/supervised.md).
 DEFAULT_SHARE = 0.9
-# Rows alerted by the autoencoder alone rank in the band just above the probability
-# threshold, below the supervised stage's confident alerts (see `Decision.combined`).
-AUTOENCODER_BAND = 0.1
+# `Decision.combined` puts quiet rows in [0, 1/3] and alerting rows in [2/3, 1]: a row alerts
+# exactly when its combined score is above this cut.
+COMBINED_CUT = 0.5
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The two thresholds of the combined alert decision."""
+    """The two thresholds of the combined alert decision, and the stage's veto floor."""
 
     probability_threshold: float
     score_threshold: float
     share: float = DEFAULT_SHARE
+    # 0 vetoes nothing (probabilities are never negative): bundles written before the floor.
+    probability_floor: float = 0.0
 
     def alerts(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """Return which rows alert: probability above its threshold, or the score above its own.
+        """Return which rows alert: probability above its threshold, or the autoencoder's alert.
 
-        >>> Decision(0.5, 3.0).alerts(np.array([0.9, 0.1, 0.1, 0.1]), np.array([1, 4, 2, np.nan]))
-        array([ True,  True, False,  True])
+        >>> d = Decision(0.5, 3.0, probability_floor=0.05)
+        >>> d.alerts(np.array([0.9, 0.1, 0.01, 0.1, 0.01]), np.array([1, 4, 4, 2, np.nan]))
+        array([ True,  True, False, False,  True])
         """
-        return (np.asarray(probability) > self.probability_threshold) | is_alert(
-            score, self.score_threshold
-        )
+        return self._by_trees(probability) | self._by_score(probability, score)
 
     def reasons(self, probability: np.ndarray, score: np.ndarray) -> list[list[str]]:
         """Return, for each row, the stages that raised its alert (empty when it does not alert).
@@ -50,40 +54,45 @@ class Decision:
         >>> Decision(0.5, 3.0).reasons(np.array([0.9, 0.9, 0.1]), np.array([1.0, 4.0, 2.0]))
         [['supervised'], ['supervised', 'autoencoder'], []]
         """
-        by_trees = np.asarray(probability) > self.probability_threshold
-        by_score = is_alert(score, self.score_threshold)
+        by_trees = self._by_trees(probability)
+        by_score = self._by_score(probability, score)
         return [
             [name for name, hit in ((SUPERVISED, t), (AUTOENCODER, s)) if hit]
             for t, s in zip(by_trees.tolist(), by_score.tolist(), strict=True)
         ]
 
     def combined(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
-        """Return one ranking score in [0, 1] that alerts exactly where `alerts` does.
+        """Return one ranking score in [0, 1] that is above `COMBINED_CUT` exactly where rows alert.
 
-        It is the larger of the probability and the autoencoder score mapped so that its
-        threshold lands on the probability threshold: linearly below it, and above it into a
-        narrow band (`AUTOENCODER_BAND` of the way to 1), so that rows only the autoencoder
-        flags rank above every quiet row but below the supervised stage's confident alerts.
-        A score that is not a number maps to the top of the band.
+        Alerting rows rank above every quiet row, and within each of the two groups rows rank
+        by their fraud probability: `(2 + p) / 3` for an alert, `p / 3` for a quiet row. Rows
+        only the autoencoder flags therefore rank below every supervised alert (their
+        probability is at most its threshold) and, among themselves, by the stage's
+        probability, which the autoencoder's veto floor keeps above the base rate.
 
-        >>> d = Decision(0.2, 4.0)
-        >>> d.combined(np.array([0.9, 0.0, 0.0, 0.0]), np.array([0.0, 2.0, 8.0, np.nan])).round(3)
-        array([0.9 , 0.1 , 0.24, 0.28])
+        >>> d = Decision(0.5, 4.0, probability_floor=0.05)
+        >>> d.combined(np.array([0.9, 0.3, 0.3, 0.01]), np.array([0.0, 8.0, 2.0, 8.0])).round(3)
+        array([0.967, 0.767, 0.1  , 0.003])
         """
-        t_p, t_s = self.probability_threshold, self.score_threshold
-        top = t_p + AUTOENCODER_BAND * (1.0 - t_p)
+        probability = np.asarray(probability, dtype=np.float64)
+        alerts = self.alerts(probability, score)
+        return np.where(alerts, 2.0 + probability, probability) / 3.0
+
+    def _by_trees(self, probability: np.ndarray) -> np.ndarray:
+        return np.asarray(probability) > self.probability_threshold
+
+    def _by_score(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
+        # A score that is not a number (overflowed input) alerts whatever the trees say.
         score = np.asarray(score, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            below = t_p * np.clip(score, 0.0, None) / t_s
-            above = t_p + (top - t_p) * (1.0 - t_s / score)
-        mapped = np.where(score <= t_s, below, np.where(np.isnan(score), top, above))
-        return np.maximum(np.asarray(probability, dtype=np.float64), mapped)
+        kept = np.asarray(probability) >= self.probability_floor
+        return is_alert(score, self.score_threshold) & (kept | np.isnan(score))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "probability_threshold": self.probability_threshold,
             "score_threshold": self.score_threshold,
             "share": self.share,
+            "probability_floor": self.probability_floor,
         }
 
 
@@ -121,11 +130,14 @@ def share_budget(
     rate: float,
     share: float = DEFAULT_SHARE,
     weights: np.ndarray | None = None,
+    probability_floor: float = 0.0,
 ) -> Decision:
     """Choose both thresholds on validation rows so that together they alert on a share `rate`.
 
     The supervised stage takes up to `share * rate`; the autoencoder then takes what is left
     of `rate`, counted over all rows, from the rows the supervised stage did not alert on.
+    Rows below `probability_floor` that the autoencoder would flag are vetoed afterwards, so
+    the decision spends at most `rate`.
 
     >>> d = share_budget(np.array([.9, .8, .1, .1]), np.array([1., 1., 5., 4.]), 0.5, 0.5)
     >>> d.probability_threshold, d.score_threshold
@@ -145,7 +157,7 @@ def share_budget(
         t_s = rate_threshold(score[rest], left, weights[rest])
     else:
         t_s = float(np.nextafter(score.max(), np.inf))
-    return Decision(t_p, t_s, share)
+    return Decision(t_p, t_s, share, probability_floor)
 
 
 def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:

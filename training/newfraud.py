@@ -75,6 +75,8 @@ class HiddenRecall:
     group: int
     recall: float
     hidden_in_test: int
+    # The share of test transactions the method alerts on (weighted as the budget is).
+    spend: float = float("nan")
 
 
 def hidden_group_recalls(
@@ -87,13 +89,16 @@ def hidden_group_recalls(
     seed: int,
     weigh: Callable[[np.ndarray], np.ndarray | None] = lambda labels: None,
     share: float = DEFAULT_SHARE,
+    veto: bool = True,
 ) -> list[HiddenRecall]:
     """Hide each fraud group in turn; return each method's recall on it at the alert budget.
 
     Methods: `autoencoder` (its score, the whole budget), `supervised` (trees on
     `inputs["supervised"]`, the whole budget) and `both` (trees on `inputs["both"]` with the
-    autoencoder, sharing the budget as `training.decision.share_budget` does). The
-    autoencoder learns from normal rows only, so hiding frauds does not change it.
+    autoencoder, sharing the budget as `training.decision.share_budget` does, with the
+    validation rows' fraud share as the stage's veto floor). The autoencoder learns from
+    normal rows only, so hiding frauds does not change it. Each outcome also records the
+    method's spend: the (weighted) share of test transactions it alerts on.
 
     Parameters:
         ae_score: the autoencoder's score of every row.
@@ -105,6 +110,7 @@ def hidden_group_recalls(
         weigh: row weights from labels for the budget (for example to a production
             prevalence); by default every row counts once.
         share: the supervised stage's share of the budget in `both`.
+        veto: whether `both` has the stage's veto floor (False: either stage alerts alone).
     """
     fit, validation, test = rows
     outcomes = []
@@ -112,6 +118,7 @@ def hidden_group_recalls(
         fit_rows = without_group(fit, groups, hidden)
         val_rows = without_group(validation, groups, hidden)
         weights = weigh(labels[val_rows])
+        floor = float(labels[val_rows].mean()) if veto else 0.0
         probability = {}
         for name in ("supervised", "both"):
             x = inputs[name]
@@ -120,7 +127,7 @@ def hidden_group_recalls(
             probability[name] = calibration(trees.raw_score(x))
         supervised = probability["supervised"]
         decision = share_budget(
-            probability["both"][val_rows], ae_score[val_rows], rate, share, weights
+            probability["both"][val_rows], ae_score[val_rows], rate, share, weights, floor
         )
         alerts = {
             "autoencoder": ae_score > rate_threshold(ae_score[val_rows], rate, weights),
@@ -128,7 +135,10 @@ def hidden_group_recalls(
             "both": decision.alerts(probability["both"], ae_score),
         }
         count = int(np.sum(groups[test] == hidden))
+        test_weights = weigh(labels[test])
+        test_weights = np.ones(len(test)) if test_weights is None else test_weights
         for method, flags in alerts.items():
             recall = hidden_recall(flags[test], groups[test], hidden)
-            outcomes.append(HiddenRecall(method, seed, hidden, recall, count))
+            spend = float(test_weights[flags[test]].sum() / test_weights.sum())
+            outcomes.append(HiddenRecall(method, seed, hidden, recall, count, spend))
     return outcomes

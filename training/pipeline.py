@@ -14,6 +14,7 @@ from training import bundle, data, plots
 from training.compare import Method, format_table, run_comparison, summarise
 from training.config import FitConfig
 from training.console import Log, stderr
+from training.decision import COMBINED_CUT
 from training.errors import BundleError, DataError
 from training.fitting import fit_detector, split_rows, training_rows
 from training.metrics import ULB_PREVALENCE, detection_metrics, split_metrics, summary_table
@@ -155,7 +156,7 @@ def run_evaluate(
         t_p = scorer.decision.probability_threshold
         combined = scorer.decision.combined(scored.probability, scores)
         metrics["supervised"] = detection_metrics(scored.probability, labels, t_p, prevalence)
-        metrics["both"] = detection_metrics(combined, labels, t_p, prevalence)
+        metrics["both"] = detection_metrics(combined, labels, COMBINED_CUT, prevalence)
     metrics["model_version"] = manifest["model_version"]
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -144,6 +144,13 @@ class Detector:
         """
         return score_contributions(self.scaler, self.networks, self.feature_weights, features)
 
+    def outputs(self, features: np.ndarray) -> ScoreOutputs:
+        """Return the contributions and the score's three parts from one forward pass.
+
+        See `score_outputs`.
+        """
+        return score_outputs(self.scaler, self.networks, self.feature_weights, features)
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """Return one anomaly score per row of a raw (unscaled) feature matrix."""
         return self.contributions(features).sum(axis=1)
@@ -171,20 +178,65 @@ def score_contributions(
     training center (its squared scaled value): an explanation an analyst can read, not a
     causal attribution.
     """
+    return _forward(scaler, networks, feature_weights, features, with_parts=False).contributions
+
+
+@dataclass(frozen=True)
+class ScoreOutputs:
+    """One forward pass's outputs: per-feature contributions and the score's three parts.
+
+    `parts` columns: reconstruction error, code distance, reconstruction distance (0 for a
+    part the networks lack), each averaged over the networks.
+    """
+
+    contributions: np.ndarray
+    parts: np.ndarray
+
+
+def score_outputs(
+    scaler: Scaler,
+    networks: tuple[Network, ...],
+    feature_weights: np.ndarray,
+    features: np.ndarray,
+) -> ScoreOutputs:
+    """Return the contributions (see `score_contributions`) and the score's parts, in one pass.
+
+    The supervised stage may take the parts as inputs; computing both from one forward pass
+    saves the consumer a second one, with the same numbers as computing each on its own.
+    """
+    return _forward(scaler, networks, feature_weights, features, with_parts=True)
+
+
+def _forward(
+    scaler: Scaler,
+    networks: tuple[Network, ...],
+    feature_weights: np.ndarray,
+    features: np.ndarray,
+    with_parts: bool,
+) -> ScoreOutputs:
     # Absurd inputs (a V column of 1e160) overflow to inf or nan; `is_alert` flags those.
     # A logged column (Amount) stays finite: log1p(1e160) is about 368.
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = scaler.transform(features)
         total = np.zeros_like(scaled)
+        parts = np.zeros((len(scaled), 3))
         for network in networks:
             code, reconstruction = network.forward(scaled)
             errors = squared_errors(scaled, reconstruction, feature_weights)
             total += errors / network.error_scale
+            if with_parts:
+                parts[:, 0] += errors.sum(axis=1) / network.error_scale
             if network.distance is not None:
-                total += network.distance(code)[:, None] * _deviation_share(scaled)
+                distance = network.distance(code)
+                total += distance[:, None] * _deviation_share(scaled)
+                parts[:, 1] += distance
             if network.spread is not None:
-                total += network.spread(reconstruction)
-        return total / len(networks)
+                spread = network.spread(reconstruction)
+                total += spread
+                if with_parts:
+                    parts[:, 2] += spread.sum(axis=1)
+        count = len(networks)
+        return ScoreOutputs(total / count, parts / count)
 
 
 def is_alert(scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The supervised stage's part of a model bundle: a manifest entry and LightGBM's model text.
 
 The manifest's `supervised` entry holds the stage's inputs, calibration, the SHA-256 of the
-model file and the decision's two thresholds; `supervised.txt` holds the trees in LightGBM's
-text format. Loading checks all of it, and a bundle without the entry scores with the
+model file and the decision's two thresholds and veto floor; `supervised.txt` holds the trees
+in LightGBM's text format. Loading checks all of it, and a bundle without the entry scores with the
 autoencoder alone (without LightGBM installed).
 """
 
@@ -77,4 +77,10 @@ def _decision(where: Path, entry: Any, score_threshold: float) -> Decision:
         raise BundleError(f"{where}: decision probability_threshold or share is out of range")
     if s != score_threshold:
         raise BundleError(f"{where}: decision score_threshold differs from threshold.value")
-    return Decision(p, s, share)
+    # Bundles written before the veto floor have none: 0 vetoes nothing.
+    floor = entry.get("probability_floor", 0.0)
+    if not (isinstance(floor, int | float) and not isinstance(floor, bool)):
+        raise BundleError(f"{where}: decision probability_floor must be a number")
+    if not 0 <= floor <= 1:
+        raise BundleError(f"{where}: decision probability_floor must be in [0, 1]")
+    return Decision(p, s, share, float(floor))

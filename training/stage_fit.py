@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from training.config import STAGES
-from training.decision import DEFAULT_SHARE, Decision, share_budget
+from training.decision import COMBINED_CUT, DEFAULT_SHARE, Decision, share_budget
 from training.errors import OptionError
 from training.metrics import ULB_PREVALENCE, split_metrics
 from training.scoring import Detector
@@ -88,11 +88,15 @@ def fit_supervised(
             f"(calibration slope {slope:.3g}); more labelled frauds may help"
         )
     probability = stage.probability(detector, features[validation_rows])
-    decision = share_budget(probability, detector.score(features[validation_rows]), rate, share)
+    # The stage rules a row out when it is less likely fraud than a row it knows nothing about.
+    floor = float(labels[validation_rows].mean())
+    score = detector.score(features[validation_rows])
+    decision = share_budget(probability, score, rate, share, probability_floor=floor)
     log(
         f"supervised stage: {int(labels[fit_rows].sum())} frauds in {len(fit_rows)} rows; "
         f"alert when probability > {decision.probability_threshold:.4g} "
-        f"or autoencoder score > {decision.score_threshold:.4g}"
+        f"or autoencoder score > {decision.score_threshold:.4g} "
+        f"with probability >= {floor:.4g}"
     )
     return FittedStage(stage, decision)
 
@@ -130,7 +134,7 @@ def stage_metrics(
     threshold = fitted.decision.probability_threshold
     return {
         "supervised": split_metrics(probability, labels, threshold, ULB_PREVALENCE),
-        "both": split_metrics(combined, labels, threshold, ULB_PREVALENCE),
+        "both": split_metrics(combined, labels, COMBINED_CUT, ULB_PREVALENCE),
     }
 
 

@@ -1,8 +1,8 @@
 """The supervised stage in `compare`: supervised alone, both stages, and the new-fraud protocol.
 
 `supervised` is the stage's trees on the raw features alone (labels, no autoencoder); `both`
-is what `fit` builds: the autoencoder on normal rows, the trees on the features and the
-autoencoder's score parts, and the decision sharing the alert budget. Their scores carry the
+is what `fit` builds: the autoencoder on normal rows, the trees on the stage's default inputs,
+and the decision sharing the alert budget. Their scores carry the
 threshold their own decision chose on validation rows, so that compare measures precision and
 recall at the alerts the product would raise.
 """
@@ -16,11 +16,12 @@ import numpy as np
 
 from training import data
 from training.config import PRESETS, FitConfig
-from training.decision import DEFAULT_SHARE, rate_threshold, share_budget
+from training.decision import COMBINED_CUT, DEFAULT_SHARE, rate_threshold, share_budget
 from training.fitting import fit_detector, split_rows
 from training.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
 from training.scoring import Detector
 from training.supervised import (
+    DEFAULT_INPUTS,
     MIN_FRAUDS,
     Calibration,
     autoencoder_outputs,
@@ -83,7 +84,7 @@ def both_method(config: FitConfig = PRESETS["default"]):
             return ThresholdedScore(detector.score, rate_threshold(ae_val, _rate()))
 
         def inputs(rows_x):
-            return np.hstack([rows_x, autoencoder_outputs(detector, rows_x, "parts")])
+            return np.hstack([rows_x, autoencoder_outputs(detector, rows_x, DEFAULT_INPUTS)])
 
         probability = _probability(
             inputs(x[fit_rows]),
@@ -92,12 +93,15 @@ def both_method(config: FitConfig = PRESETS["default"]):
             labels[validation_rows],
             seed,
         )
-        decision = share_budget(probability(inputs(x[validation_rows])), ae_val, _rate())
+        floor = float(labels[validation_rows].mean())
+        decision = share_budget(
+            probability(inputs(x[validation_rows])), ae_val, _rate(), probability_floor=floor
+        )
 
         def combined(rows_x):
             return decision.combined(probability(inputs(rows_x)), detector.score(rows_x))
 
-        return ThresholdedScore(combined, decision.probability_threshold)
+        return ThresholdedScore(combined, COMBINED_CUT)
 
     return fit
 
@@ -144,7 +148,7 @@ def run_new_fraud(
         detector = _autoencoder(dataset, splits.fit, splits.validation, config, seed)
         inputs = {
             "supervised": x,
-            "both": np.hstack([x, autoencoder_outputs(detector, x, "parts")]),
+            "both": np.hstack([x, autoencoder_outputs(detector, x, DEFAULT_INPUTS)]),
         }
         found = hidden_group_recalls(
             detector.score(x),
@@ -166,12 +170,13 @@ def run_new_fraud(
 def format_new_fraud_table(outcomes: list[HiddenRecall]) -> str:
     """Return recall on the hidden group per method and group, mean ± sd over seeds, as Markdown.
 
-    The last column averages each seed's recalls over the groups first.
+    `mean over groups` averages each seed's recalls over the groups first; `test spend` is the
+    share of test transactions the method alerts on, averaged likewise.
 
-    >>> print(format_new_fraud_table([HiddenRecall("a", 0, 0, 0.5, 4)]))
-    | method | group 0 (4 test frauds) | mean over groups |
-    |---|---|---|
-    | a | 0.500 ± 0.000 | 0.500 ± 0.000 |
+    >>> print(format_new_fraud_table([HiddenRecall("a", 0, 0, 0.5, 4, 0.002)]))
+    | method | group 0 (4 test frauds) | mean over groups | test spend |
+    |---|---|---|---|
+    | a | 0.500 ± 0.000 | 0.500 ± 0.000 | 0.0020 ± 0.0000 |
     """
     methods = list(dict.fromkeys(o.method for o in outcomes))
     groups = sorted({o.group for o in outcomes})
@@ -180,7 +185,10 @@ def format_new_fraud_table(outcomes: list[HiddenRecall]) -> str:
         for g in groups
     }
     header = " | ".join(f"group {g} ({counts[g]} test frauds)" for g in groups)
-    lines = [f"| method | {header} | mean over groups |", "|---|" + "---|" * (len(groups) + 1)]
+    lines = [
+        f"| method | {header} | mean over groups | test spend |",
+        "|---|" + "---|" * (len(groups) + 2),
+    ]
     for method in methods:
         mine = [o for o in outcomes if o.method == method]
         cells = []
@@ -190,5 +198,7 @@ def format_new_fraud_table(outcomes: list[HiddenRecall]) -> str:
         seeds = sorted({o.seed for o in mine})
         per_seed = np.array([np.nanmean([o.recall for o in mine if o.seed == s]) for s in seeds])
         overall = f"{per_seed.mean():.3f} ± {per_seed.std():.3f}"
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {overall} |")
+        spend = np.array([np.nanmean([o.spend for o in mine if o.seed == s]) for s in seeds])
+        spent = f"{spend.mean():.4f} ± {spend.std():.4f}"
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {overall} | {spent} |")
     return "\n".join(lines)

@@ -63,13 +63,16 @@ class Scorer:
             pair = self.score(np.repeat(features, 2, axis=0))
             probability = None if pair.probability is None else pair.probability[:1]
             return Scored(pair.contributions[:1], probability, pair.alerts[:1], pair.reasons[:1])
-        contributions = self.detector.contributions(features)
-        score = contributions.sum(axis=1)
         if self.stage is None or self.decision is None:
-            alerts = is_alert(score, self.detector.threshold)
+            contributions = self.detector.contributions(features)
+            alerts = is_alert(contributions.sum(axis=1), self.detector.threshold)
             reasons = [[AUTOENCODER] if hit else [] for hit in alerts.tolist()]
             return Scored(contributions, None, alerts, reasons)
-        probability = self.stage.probability(self.detector, features)
+        # One forward pass gives the score and, for a stage that reads them, its parts.
+        outputs = self.detector.outputs(features)
+        contributions = outputs.contributions
+        score = contributions.sum(axis=1)
+        probability = self.stage.probability(self.detector, features, outputs.parts)
         return Scored(
             contributions,
             probability,

@@ -1,6 +1,8 @@
-"""The supervised stage: gradient-boosted trees on the features and the autoencoder's outputs.
+"""The supervised stage: gradient-boosted trees on the raw features.
 
-A LightGBM binary classifier learns from labelled training rows; its raw scores (log-odds) are
+A LightGBM binary classifier learns from labelled training rows (by default from the raw
+features alone; bundles may also give it the autoencoder's score parts or per-feature
+residuals, see `INPUTS`); its raw scores (log-odds) are
 calibrated into fraud probabilities on the validation split by Platt scaling. The model is
 stored as LightGBM's own text format, never pickled. LightGBM is imported only when a stage is
 fitted or loaded, so an install without it still scores autoencoder-only bundles.
@@ -16,7 +18,10 @@ import numpy as np
 
 from training.scoring import Detector, squared_errors
 
-INPUTS = ("parts", "residuals")
+# `raw`: the features alone (the default, measured best in docs/supervised.md); `parts` and
+# `residuals` add the autoencoder's outputs (see `autoencoder_outputs`).
+INPUTS = ("raw", "parts", "residuals")
+DEFAULT_INPUTS = "raw"
 PART_NAMES = ("ae_error", "ae_code_distance", "ae_reconstruction_distance")
 # The fewest labelled frauds `fit` trains the stage with; see docs/supervised.md for why.
 MIN_FRAUDS = 30
@@ -42,14 +47,19 @@ class StageError(ValueError):
 def autoencoder_outputs(detector: Detector, features: np.ndarray, inputs: str) -> np.ndarray:
     """Return the columns the stage adds to the raw features, one row per input row.
 
-    `parts`: the three parts of the autoencoder's score (reconstruction error, code distance,
-    reconstruction distance; 0 for a part the detector lacks), averaged over its networks.
+    `raw`: none (an empty matrix). `parts`: the three parts of the autoencoder's score
+    (reconstruction error, code distance, reconstruction distance; 0 for a part the detector
+    lacks), averaged over its networks.
     `residuals`: those three, then each feature's signed residual in units of its share of
     the error (`(scaled - reconstruction) * sqrt(weight / error_scale)`), averaged likewise.
     Part sums match `Detector.score`.
     """
     if inputs not in INPUTS:
         raise StageError(f"stage inputs {inputs!r} must be one of {', '.join(INPUTS)}")
+    if inputs == "raw":
+        return np.zeros((len(features), 0))
+    if inputs == "parts":
+        return detector.outputs(features).parts
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = detector.scaler.transform(features)
         parts = np.zeros((len(scaled), len(PART_NAMES)))
@@ -75,12 +85,14 @@ def input_names(feature_names: tuple[str, ...], inputs: str) -> tuple[str, ...]:
 
     >>> input_names(("a", "b"), "residuals")[2:]
     ('ae_error', 'ae_code_distance', 'ae_reconstruction_distance', 'residual_a', 'residual_b')
+    >>> input_names(("a", "b"), "raw")
+    ('a', 'b')
     """
-    added = (
-        PART_NAMES
-        if inputs == "parts"
-        else PART_NAMES + tuple(f"residual_{name}" for name in feature_names)
-    )
+    added: tuple[str, ...] = ()
+    if inputs == "parts":
+        added = PART_NAMES
+    elif inputs == "residuals":
+        added = PART_NAMES + tuple(f"residual_{name}" for name in feature_names)
     return tuple(feature_names) + added
 
 
@@ -213,19 +225,31 @@ def load_trees(text: str, n_inputs: int) -> TreeModel:
 
 @dataclass(frozen=True)
 class SupervisedStage:
-    """Fraud probabilities from the raw features and the autoencoder's outputs."""
+    """Fraud probabilities from the raw features, and the autoencoder's outputs if `inputs` says."""
 
     trees: TreeModel
     calibration: Calibration
     inputs: str
 
-    def stage_inputs(self, detector: Detector, features: np.ndarray) -> np.ndarray:
-        """Return the stage's input matrix: raw features, then the autoencoder's outputs."""
+    def stage_inputs(
+        self, detector: Detector, features: np.ndarray, parts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return the stage's input matrix: raw features, then the autoencoder's outputs.
+
+        `parts`, the score's parts from `Detector.outputs` on the same rows, spares a `parts`
+        stage the autoencoder's forward pass.
+        """
+        if self.inputs == "raw":
+            return np.asarray(features, dtype=np.float64)
+        if self.inputs == "parts" and parts is not None:
+            return np.hstack([features, parts])
         return np.hstack([features, autoencoder_outputs(detector, features, self.inputs)])
 
-    def probability(self, detector: Detector, features: np.ndarray) -> np.ndarray:
-        """Return each row's calibrated fraud probability."""
-        return self.probability_of_inputs(self.stage_inputs(detector, features))
+    def probability(
+        self, detector: Detector, features: np.ndarray, parts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return each row's calibrated fraud probability (`parts`: see `stage_inputs`)."""
+        return self.probability_of_inputs(self.stage_inputs(detector, features, parts))
 
     def probability_of_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """Return calibrated probabilities from a ready input matrix (see `stage_inputs`)."""
@@ -240,7 +264,7 @@ def fit_stage(
     labels: np.ndarray,
     fit_rows: np.ndarray,
     validation_rows: np.ndarray,
-    inputs: str = "parts",
+    inputs: str = DEFAULT_INPUTS,
     seed: int = 0,
 ) -> SupervisedStage:
     """Fit the trees on `fit_rows` (frauds included) and calibrate them on `validation_rows`.
@@ -249,7 +273,7 @@ def fit_stage(
         detector: the fitted autoencoder whose outputs become inputs.
         features, labels: all rows' raw features and 0/1 labels.
         fit_rows, validation_rows: row indices; validation needs frauds and normal rows.
-        inputs: `parts` or `residuals` (see `autoencoder_outputs`).
+        inputs: `raw`, `parts` or `residuals` (see `autoencoder_outputs`).
         seed: LightGBM's seed.
     """
     x = np.hstack([features, autoencoder_outputs(detector, features, inputs)])

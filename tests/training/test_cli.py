@@ -43,7 +43,8 @@ def test_synth_fit_score_evaluate(tmp_path):
     decision = manifest["supervised"]["decision"]
     assert decision["score_threshold"] == manifest["threshold"]["value"]
     expected = (scored["probability"] > decision["probability_threshold"]) | (
-        scored["score"] > decision["score_threshold"]
+        (scored["score"] > decision["score_threshold"])
+        & (scored["probability"] >= decision["probability_floor"])
     )
     assert (expected == scored["alert"].astype(bool)).all()
     evaluated = run("evaluate", "--model-dir", model, "--data", data, "--report-dir", report)

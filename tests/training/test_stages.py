@@ -47,6 +47,23 @@ def test_with_a_stage_alerts_and_reasons_follow_the_decision(fitted):
     assert any(r == ["supervised"] for r in scored.reasons)
 
 
+def test_a_stage_on_the_score_parts_shares_the_autoencoders_forward_pass(fitted, monkeypatch):
+    detector, _, decision, x = fitted
+    y = (np.arange(len(x)) % 9 == 0).astype(int)
+    stage = fit_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), "parts", 1)
+    expected = stage.probability(detector, x)  # the stage's own pass for its parts
+    contributions = detector.contributions(x)
+    passes = []
+    forward = type(detector.networks[0]).forward
+    monkeypatch.setattr(
+        type(detector.networks[0]), "forward", lambda n, v: passes.append(1) or forward(n, v)
+    )
+    scored = Scorer(detector, stage, decision).score(x)
+    assert len(passes) == len(detector.networks)  # one pass per network, not two
+    np.testing.assert_array_equal(scored.probability, expected)
+    np.testing.assert_array_equal(scored.contributions, contributions)
+
+
 def test_a_stage_and_its_decision_come_together(fitted):
     detector, stage, _, _ = fitted
     with pytest.raises(ValueError, match="come together"):
@@ -91,6 +108,14 @@ def _edit(path, change):
             lambda p: _edit(p, lambda e: e["decision"].update(probability_threshold=-1)),
             "out of range",
         ),
+        (
+            lambda p: _edit(p, lambda e: e["decision"].update(probability_floor="low")),
+            "probability_floor must be a number",
+        ),
+        (
+            lambda p: _edit(p, lambda e: e["decision"].update(probability_floor=1.5)),
+            r"probability_floor must be in \[0, 1\]",
+        ),
         (lambda p: _edit(p, lambda e: e.update(format="skops")), "unknown stage format"),
         (lambda p: _edit(p, lambda e: e.update(model_file="../x.txt")), "model_file"),
     ],
@@ -102,6 +127,20 @@ def test_a_broken_stage_fails_to_load_naming_the_file_and_problem(
     breakage(path)
     with pytest.raises(BundleError, match=message):
         load_scorer(path)
+
+
+def test_a_bundle_written_before_the_floor_loads_with_no_veto(tmp_path, fitted):
+    path = _save(tmp_path, fitted)
+    _edit(path, lambda e: e["decision"].pop("probability_floor"))
+    _, scorer = load_scorer(path)
+    assert scorer.decision is not None and scorer.decision.probability_floor == 0.0
+
+
+def test_the_floor_survives_the_bundle(tmp_path, fitted):
+    detector, stage, decision, x = fitted
+    floored = (stage, replace(decision, probability_floor=0.05))
+    _, scorer = load_scorer(_save(tmp_path, (detector, *floored, x)))
+    assert scorer.decision == floored[1]
 
 
 def test_without_lightgbm_an_autoencoder_bundle_scores_and_a_stage_bundle_says_what_to_install(

@@ -25,6 +25,9 @@ def test_score_parts_sum_to_the_detectors_score(networks):
     parts = autoencoder_outputs(detector, x, "parts")
     assert parts.shape == (50, len(PART_NAMES))
     np.testing.assert_allclose(parts.sum(axis=1), detector.score(x), rtol=1e-12)
+    outputs = detector.outputs(x)  # the consumer's one pass: the same numbers
+    np.testing.assert_array_equal(outputs.parts, parts)
+    np.testing.assert_array_equal(outputs.contributions, detector.contributions(x))
 
 
 def test_residuals_square_to_the_reconstruction_error_part():
@@ -33,7 +36,7 @@ def test_residuals_square_to_the_reconstruction_error_part():
     x = rng.normal(size=(30, 4))
     outputs = autoencoder_outputs(detector, x, "residuals")
     assert outputs.shape == (30, 3 + 4)
-    np.testing.assert_allclose(outputs[:, :3], autoencoder_outputs(detector, x, "parts"))
+    np.testing.assert_array_equal(outputs[:, :3], autoencoder_outputs(detector, x, "parts"))
     np.testing.assert_allclose(np.square(outputs[:, 3:]).sum(axis=1), outputs[:, 0], rtol=1e-12)
     assert input_names(detector.feature_names, "residuals")[-1] == "residual_f3"
 
