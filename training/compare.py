@@ -102,6 +102,8 @@ METHODS: dict[str, Method] = {
 LABELLED_METHODS: dict[str, Method] = {
     "supervised": supervised_method,
     "both": both_method(),
+    # The same without the stage's veto (`fit --veto none`): either stage alerts on its own.
+    "both_no_veto": both_method(dataclasses.replace(PRESETS["default"], veto="none")),
 }
 # Recall on a hidden group of frauds at the alert budget (`training.stage_methods`).
 NEW_FRAUD = "new_fraud"

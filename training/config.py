@@ -12,6 +12,9 @@ from training.threshold import parse_strategy
 
 TRAIN_ON = ("auto", "normal", "all")
 STAGES = ("auto", "autoencoder", "both")
+# Whether the supervised stage may overrule an autoencoder alert on a row it rates below the
+# validation split's fraud share (training/decision.py): base-rate, or none (never).
+VETOES = ("base-rate", "none")
 WEIGHTINGS = ("none", "inverse_error")
 ACTIVATIONS = ("linear", "relu", "tanh", "elu", "sigmoid")
 
@@ -54,6 +57,7 @@ class FitConfig:
     threshold: str = "rate:0.002"
     # auto: the supervised stage too when the data has labels and enough frauds.
     stage: str = "auto"
+    veto: str = "base-rate"
     seed: int = 0
     test_size: float = 0.33
     validation_size: float = 0.2
@@ -104,6 +108,7 @@ class FitConfig:
             parse_width(token, 10)
         parse_strategy(self.threshold)
         _check(self.stage in STAGES, f"--stage must be one of {', '.join(STAGES)}")
+        _check(self.veto in VETOES, f"--veto must be one of {', '.join(VETOES)}")
 
 
 def parse_width(token: str, n_features: int) -> int:

@@ -34,6 +34,14 @@ _FIT_OPTIONS = [
         "auto (also the supervised stage when labels and enough frauds exist), autoencoder "
         "(today's detector alone) or both (fail unless the stage can be trained)",
     ),
+    (
+        "--veto",
+        "veto",
+        str,
+        "base-rate (the supervised stage overrules autoencoder alerts on rows it rates below "
+        "the validation fraud share: fewer false alerts, but it can hide a kind of fraud unlike "
+        "any labelled one) or none (either stage alerts on its own)",
+    ),
     ("--seed", "seed", int, "seed of the first network"),
     ("--test-size", "test_size", float, "share of rows held out for the test split"),
     ("--validation-size", "validation_size", float, "share of training rows for validation"),

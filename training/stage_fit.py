@@ -64,6 +64,7 @@ def fit_supervised(
     seed: int,
     log: Callable[[str], None],
     share: float = DEFAULT_SHARE,
+    veto: bool = True,
 ) -> FittedStage:
     """Fit the stage on all labelled fit rows and share the budget `rate` on validation rows.
 
@@ -75,6 +76,8 @@ def fit_supervised(
         seed: LightGBM's seed.
         log: progress lines.
         share: the supervised stage's share of the budget.
+        veto: let the stage overrule autoencoder alerts on rows below the validation fraud
+            share (the floor); without it the floor is 0 and either stage alerts alone.
 
     Raises:
         StageError: the trees do not rank the validation frauds above its normal rows (a
@@ -89,7 +92,7 @@ def fit_supervised(
         )
     probability = stage.probability(detector, features[validation_rows])
     # The stage rules a row out when it is less likely fraud than a row it knows nothing about.
-    floor = float(labels[validation_rows].mean())
+    floor = float(labels[validation_rows].mean()) if veto else 0.0
     score = detector.score(features[validation_rows])
     decision = share_budget(probability, score, rate, share, probability_floor=floor)
     log(

@@ -42,6 +42,7 @@ def test_synth_fit_score_evaluate(tmp_path):
     manifest = json.loads((model / "manifest.json").read_text())
     decision = manifest["supervised"]["decision"]
     assert decision["score_threshold"] == manifest["threshold"]["value"]
+    assert 0 < decision["probability_floor"] < 0.1  # the validation split's fraud share
     expected = (scored["probability"] > decision["probability_threshold"]) | (
         (scored["score"] > decision["score_threshold"])
         & (scored["probability"] >= decision["probability_floor"])
@@ -57,7 +58,9 @@ def test_synth_fit_score_evaluate(tmp_path):
 def test_score_ignores_extra_columns_and_keeps_input_order(tmp_path):
     data, model = tmp_path / "t.csv", tmp_path / "model"
     run("synth", "--rows", 1500, "--fraud-rate", 0.02, "--out", data)
-    run("fit", "--data", data, "--model-dir", model, *FAST)
+    run("fit", "--data", data, "--model-dir", model, "--veto", "none", *FAST)
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["supervised"]["decision"]["probability_floor"] == 0  # no veto
     frame = pd.read_csv(data)
     shuffled = frame.sample(frac=1.0, random_state=0).assign(note="x")
     shuffled.to_csv(tmp_path / "shuffled.csv", index=False)

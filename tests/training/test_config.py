@@ -33,3 +33,9 @@ def test_log_columns_must_be_names():
         FitConfig(log_columns="Amount")  # a string would match its letters
     with pytest.raises(OptionError, match="--scaling must be one of central, robust, standard"):
         FitConfig(scaling="minmax")
+
+
+def test_veto_must_be_base_rate_or_none():
+    assert FitConfig().veto == "base-rate" and FitConfig(veto="none").veto == "none"
+    with pytest.raises(OptionError, match="--veto must be one of base-rate, none"):
+        FitConfig(veto="off")
