@@ -140,23 +140,23 @@ def wait_committed(
         client.close()
 
 
-def read_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, bytes]]:
-    """Return (broker timestamp in ms, value) of every record now in the topic."""
+def read_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, int, int, bytes]]:
+    """Return (partition, offset, broker timestamp in ms, value) of every record in the topic."""
     ends = end_offsets(bootstrap, topic, partitions)
     client = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": unique("reader"), "enable.auto.commit": False}
     )
     client.assign([TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
     left = {p: end for p, end in enumerate(ends) if end > 0}
-    records: list[tuple[int, bytes]] = []
+    records: list[tuple[int, int, int, bytes]] = []
     deadline = time.monotonic() + 120
     try:
         while left and time.monotonic() < deadline:
             for message in client.consume(1000, 0.5):
                 if message.error() is not None:
                     continue
-                records.append((message.timestamp()[1], message.value() or b""))
                 partition, offset = message.partition() or 0, message.offset() or 0
+                records.append((partition, offset, message.timestamp()[1], message.value() or b""))
                 if offset + 1 >= left.get(partition, 0):
                     left.pop(partition, None)
     finally:
@@ -165,7 +165,7 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, byt
 
 
 def send_span(bootstrap: str, topic: str, partitions: int) -> tuple[float, float, int]:
-    """Return the first and last producer timestamps (epoch seconds) and the message count."""
+    """Return the first and last record timestamps (epoch seconds) and the message count."""
     ends = end_offsets(bootstrap, topic, partitions)
     client = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": unique("span"), "enable.auto.commit": False}

@@ -3,7 +3,10 @@
 Two views of event-to-alert latency: the consumer's own histogram (event time to the alert's
 acknowledgement, observed in the delivery callback), and the alerts themselves: the broker
 stamps each alert record when it appends it (the alert topic uses LogAppendTime), and each
-alert carries its transaction's event time and when it was scored.
+alert carries its transaction's event time and when it was scored. The input topic uses
+LogAppendTime too, which splits an alert's latency in two: upstream (event time to its
+transaction appended on the broker: the replaying producer and the broker) and the scorer's
+own share (transaction appended to alert appended: fetch, decode, score, publish).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class LatencyRun:
     histogram: Quantiles  # the consumer's fraud_end_to_end_latency_seconds
     appended: Quantiles  # event time to the alert appended on the broker (broker timestamp)
     scored: Quantiles  # event time to the alert's scored_at
+    upstream: Quantiles  # event time to the alert's transaction appended (producer, broker)
+    scorer: Quantiles  # the transaction appended to its alert appended (the scorer's share)
     committed_to_end: bool
 
 
@@ -102,7 +107,10 @@ def latency_at(
     create_topics(
         bootstrap,
         [(topic, PARTITIONS), (alerts, 1), (f"{topic}-dlq", 1)],
-        {alerts: {"message.timestamp.type": "LogAppendTime"}},
+        {
+            alerts: {"message.timestamp.type": "LogAppendTime"},
+            topic: {"message.timestamp.type": "LogAppendTime"},
+        },
     )
     count = int(rate * seconds)
     group = unique("latency")
@@ -127,13 +135,17 @@ def latency_at(
         scorer.stop()
     first, last, sent = send_span(bootstrap, topic, PARTITIONS)
     records = read_all(bootstrap, alerts, 1)
+    arrived = {(p, o): ms / 1000 for p, o, ms, _ in read_all(bootstrap, topic, PARTITIONS)}
     delete_topics(bootstrap, [topic, alerts, f"{topic}-dlq"])
-    appended, scored = [], []
-    for broker_ms, value in records:
+    appended, scored, upstream, own = [], [], [], []
+    for _, _, broker_ms, value in records:
         alert = orjson.loads(value)
         event = _epoch(alert["event_time"])
         appended.append(broker_ms / 1000 - event)
         scored.append(_epoch(alert["scored_at"]) - event)
+        came = arrived[(alert["source_partition"], alert["source_offset"])]
+        upstream.append(came - event)
+        own.append(broker_ms / 1000 - came)
     return LatencyRun(
         ready_s=ready,
         peak_rss=peak,
@@ -148,6 +160,8 @@ def latency_at(
         ),
         appended=quantiles(np.array(appended)),
         scored=quantiles(np.array(scored)),
+        upstream=quantiles(np.array(upstream)),
+        scorer=quantiles(np.array(own)),
         committed_to_end=done,
     )
 

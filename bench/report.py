@@ -78,7 +78,11 @@ def render(results: dict[str, Any]) -> str:
             ("histogram", "consumer histogram (event → alert acked)"),
             ("appended", "alerts: event → alert appended on the broker"),
             ("scored", "alerts: event → scored_at"),
+            ("upstream", "upstream: event → its transaction appended (replay, broker)"),
+            ("scorer", "the scorer's share: transaction appended → alert appended"),
         ):
+            if view not in run:
+                continue
             q = run[view]
             for key in ("p50", "p99", "max"):
                 if q[key] is not None:
