@@ -59,10 +59,7 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    frame = data.read_csv(args.data)
-    names = data.choose_features(list(frame.columns), "Class", ["Time"], None)
-    dataset = data.to_dataset(frame, names, "Class", str(args.data))
-    labels = dataset.require_labels(str(args.data))
+    dataset, labels = data.read_labelled(args.data)
     groups = group_frauds(dataset.features, labels, GROUPS, seed=0)
     rows: list[dict] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -50,16 +50,15 @@ def main() -> None:
     parser.add_argument("--protocol", choices=PROTOCOLS, default="production")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    frame = data.read_csv(args.data)
-    names = data.choose_features(list(frame.columns), "Class", ["Time"], None)
-    dataset = data.to_dataset(frame, names, "Class", str(args.data), data.MIN_ROWS)
-    labels = dataset.require_labels(str(args.data))
+    dataset, labels = data.read_labelled(args.data)
     aucs: dict[str, list[float]] = {}
     production_aps: dict[str, list[float]] = {}
     for seed in range(args.seeds):
         splits = protocol_splits(labels, args.protocol, ULB_PREVALENCE, seed)
         config = dataclasses.replace(PRESETS["default"], scaling=args.scaling, seed=seed * 1000)
-        fitted = fit_detector(dataset.features, names, splits.fit, splits.validation, config, quiet)
+        fitted = fit_detector(
+            dataset.features, dataset.feature_names, splits.fit, splits.validation, config, quiet
+        )
         parts = score_parts(fitted.detector, dataset.features[splits.test])
         test_labels = labels[splits.test]
         for name, values in parts.items():

@@ -149,3 +149,15 @@ def fingerprint(dataset: Dataset) -> str:
     if dataset.labels is not None:
         digest.update(np.ascontiguousarray(dataset.labels).tobytes())
     return "sha256:" + digest.hexdigest()
+
+
+def read_labelled(path: str | Path) -> tuple[Dataset, np.ndarray]:
+    """Read a labelled card CSV: every column but `Time` and `Class` a feature, `Class` the label.
+
+    Raises:
+        DataError: the file cannot be read, is not numeric, or has no `Class` column.
+    """
+    frame = read_csv(path)
+    names = choose_features(list(frame.columns), "Class", ["Time"], None)
+    dataset = to_dataset(frame, names, "Class", str(path), MIN_ROWS)
+    return dataset, dataset.require_labels(str(path))

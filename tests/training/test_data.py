@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data import choose_features, fingerprint, read_csv, to_dataset
+from training.data import choose_features, fingerprint, read_csv, read_labelled, to_dataset
 from training.errors import DataError
 
 
@@ -19,6 +19,14 @@ def test_reads_features_and_labels(tmp_path):
     assert dataset.feature_names == ("V1", "Amount")
     np.testing.assert_array_equal(dataset.features, [[1.5, 10], [-2, 3.5]])
     assert dataset.labels.tolist() == [0, 1]
+
+
+def test_read_labelled_takes_every_column_but_time_and_class(tmp_path):
+    rows = "".join(f"{t},{t * 0.5},{t + 1},{t % 2}\n" for t in range(25))
+    dataset, labels = read_labelled(_write(tmp_path, "Time,V1,Amount,Class\n" + rows))
+    assert dataset.feature_names == ("V1", "Amount") and labels.sum() == 12
+    with pytest.raises(DataError, match="no label column"):
+        read_labelled(_write(tmp_path, "Time,V1\n" + "0,1\n" * 25, "unlabelled.csv"))
 
 
 def test_missing_label_column_means_unlabelled(tmp_path):
