@@ -151,13 +151,21 @@ def fingerprint(dataset: Dataset) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def read_labelled(path: str | Path) -> tuple[Dataset, np.ndarray]:
-    """Read a labelled card CSV: every column but `Time` and `Class` a feature, `Class` the label.
+def read_labelled(
+    path: str | Path,
+    label_column: str = "Class",
+    drop_columns: Sequence[str] = ("Time",),
+    command: str = "this command",
+) -> tuple[Dataset, np.ndarray]:
+    """Read a labelled CSV: every column but the label and `drop_columns` a feature.
 
     Raises:
-        DataError: the file cannot be read, is not numeric, or has no `Class` column.
+        DataError: the file cannot be read, is not numeric, or has no label column (the
+            message says that `command` needs labels).
     """
     frame = read_csv(path)
-    names = choose_features(list(frame.columns), "Class", ["Time"], None)
-    dataset = to_dataset(frame, names, "Class", str(path), MIN_ROWS)
+    if label_column not in frame.columns:
+        raise DataError(f"{path}: no label column {label_column!r}; {command} needs labels")
+    names = choose_features(list(frame.columns), label_column, drop_columns, None)
+    dataset = to_dataset(frame, names, label_column, str(path), MIN_ROWS)
     return dataset, dataset.require_labels(str(path))

@@ -196,11 +196,7 @@ def run_compare(
     log: Log | None = None,
 ) -> str:
     """Compare methods on a labelled CSV; write the report when asked; return the table."""
-    frame = data.read_csv(data_path)
-    if label_column not in frame.columns:
-        raise DataError(f"{data_path}: no label column {label_column!r}; compare needs labels")
-    names = data.choose_features(list(frame.columns), label_column, drop_columns, None)
-    dataset = data.to_dataset(frame, names, label_column, str(data_path), data.MIN_ROWS)
+    dataset, labels = data.read_labelled(data_path, label_column, drop_columns, "compare")
     curves: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def keep_first_seed(method, protocol, seed, labels, scores):
@@ -211,8 +207,9 @@ def run_compare(
         dataset, seeds, protocols, methods, log or stderr, keep_first_seed, prevalence
     )
     rows = summarise(outcomes)
-    positives = int(dataset.require_labels(str(data_path)).sum())
-    title = f"{data_path.name}: {dataset.n_rows} rows, {len(names)} features, {positives} positives"
+    positives = int(labels.sum())
+    n_features = len(dataset.feature_names)
+    title = f"{data_path.name}: {dataset.n_rows} rows, {n_features} features, {positives} positives"
     table = format_table(rows, title, prevalence)
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -241,11 +238,7 @@ def run_new_fraud_compare(
     from training.metrics import prevalence_weights
     from training.stage_methods import format_new_fraud_table, run_new_fraud
 
-    frame = data.read_csv(data_path)
-    if label_column not in frame.columns:
-        raise DataError(f"{data_path}: no label column {label_column!r}; compare needs labels")
-    names = data.choose_features(list(frame.columns), label_column, drop_columns, None)
-    dataset = data.to_dataset(frame, names, label_column, str(data_path), data.MIN_ROWS)
+    dataset, _ = data.read_labelled(data_path, label_column, drop_columns, "compare")
     outcomes = run_new_fraud(
         dataset, seeds, lambda y: prevalence_weights(y, prevalence), log or stderr
     )
