@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain
-from operator import attrgetter, itemgetter
+from itertools import chain, starmap
+from operator import itemgetter
 from typing import Any, Protocol, cast
 
 import msgspec
@@ -357,28 +358,30 @@ class TypedDecoder:
             raise ValueError("feature names repeat or clash with transaction_id or event_time")
         spec: list[tuple[str, Any] | tuple[str, Any, Any]] = [(name, float) for name in fields]
         spec += [("transaction_id", Any, None), ("event_time", Any, None)]
-        struct = msgspec.defstruct(
+        transaction = msgspec.defstruct(
             "Transaction",
             spec,
             rename=rename,
             gc=False,  # holds only floats and scalars: no reference cycles to track
         )
         self.width = len(fields)
-        self._decode = msgspec.json.Decoder(struct).decode
-        self._row: Callable[[Any], tuple[float, ...]] = (
-            attrgetter(*fields) if len(fields) > 1 else lambda s: (s.f0,)
-        )
-        self._id = attrgetter("transaction_id")
-        self._time = attrgetter("event_time")
+        self._decode = msgspec.json.Decoder(transaction).decode
+        # A struct's tuple holds its features first, then its id and time. Packing each
+        # row's features as `width` native doubles and viewing the joined bytes as a matrix
+        # runs in C from end to end: about twice as fast as numpy reading the floats one by one.
+        self._features = itemgetter(slice(0, self.width))
+        self._pack = struct.Struct(f"={self.width}d").pack
+        self._id = itemgetter(self.width)
+        self._time = itemgetter(self.width + 1)
 
     def decode(self, values: Sequence[bytes | None], max_bytes: int) -> TypedBatch:
         """Decode what the fast path can; return it and the positions it left alone."""
         structs, decoded, others = self._structs(values, max_bytes)
-        flat = chain.from_iterable(map(self._row, structs))
-        features = np.fromiter(flat, np.float64, len(structs) * self.width)
-        features = features.reshape(len(structs), self.width)
-        ids = list(map(self._id, structs))
-        times = list(map(self._time, structs))
+        tuples = list(map(msgspec.structs.astuple, structs))
+        packed = bytearray().join(starmap(self._pack, map(self._features, tuples)))
+        features = np.frombuffer(packed, np.float64).reshape(len(tuples), self.width)
+        ids = list(map(self._id, tuples))
+        times = list(map(self._time, tuples))
         keep = np.abs(features) < _SAFE_MAGNITUDE  # False for NaN and infinities too
         plain = keep.all(axis=1)
         extras = _plain(ids, _PLAIN_ID_TYPES) and _plain(times, _PLAIN_TIME_TYPES)
