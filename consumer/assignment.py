@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from confluent_kafka import Message, TopicPartition
 
@@ -11,6 +11,7 @@ from consumer.checkpoint import partition_keys
 from consumer.health import Health
 from consumer.kafka import Source
 from consumer.metrics import Metrics
+from consumer.offsets import last_offsets
 
 
 class Assignment:
@@ -33,13 +34,9 @@ class Assignment:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag_messages.remove(topic, str(partition))
 
-    def update_lag(self, messages: Iterable[Message]) -> None:
+    def update_lag(self, messages: Sequence[Message]) -> None:
         """Set the lag gauge of each partition in the batch from the client's cached watermark."""
-        # One dict entry per message, in C calls only: a Python call per message costs more.
-        last = {(m.topic(), m.partition()): m.offset() for m in messages}
-        for (topic, partition), offset in last.items():
-            if topic is None or partition is None or offset is None:
-                continue
+        for (topic, partition), offset in last_offsets(messages).items():
             marks = self.source.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
             if marks and marks[1] >= 0:
                 lag = max(marks[1] - offset - 1, 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaException, Message, TopicPartition
@@ -37,7 +37,7 @@ class Checkpoint(Protocol):
     def begin(self) -> None:
         """Prepare to hand a batch's records to the producer."""
 
-    def done(self, messages: Iterable[Message]) -> None:
+    def done(self, messages: Sequence[Message]) -> None:
         """Mark messages as handled: every record they caused was handed to the producer."""
 
     def commit(self, force: bool = False) -> None:
@@ -90,7 +90,7 @@ class AtLeastOnce:
     def begin(self) -> None:
         """Nothing to prepare: records go straight to the producer."""
 
-    def done(self, messages: Iterable[Message]) -> None:
+    def done(self, messages: Sequence[Message]) -> None:
         self.offsets.record(messages)
 
     def due(self, force: bool) -> bool:

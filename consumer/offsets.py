@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from consumer.messages import InputMessage
 
 Partition = tuple[str, int]
 
 
-def position(message: InputMessage) -> tuple[Partition, int]:
-    """Return a consumed message's (topic, partition) and offset.
+def last_offsets(messages: Sequence[InputMessage]) -> dict[Partition, int]:
+    """Return the offset of each partition's last message in a batch.
+
+    A consumer receives each partition's messages in offset order, so the last one wins. One
+    dict entry per message, in C calls only: a Python call per message would cost more.
 
     Raises:
-        ValueError: the message has no position (it was not read from a partition).
+        ValueError: a message has no position (it was not read from a partition).
 
     >>> from confluent_kafka import Message
-    >>> position(Message(topic="t", partition=0, offset=4))
-    (('t', 0), 4)
+    >>> last_offsets([Message(topic="t", partition=0, offset=o) for o in (4, 9)])
+    {('t', 0): 9}
     """
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    if topic is None or partition is None or offset is None:
-        raise ValueError(f"message has no position: {topic}-{partition}-{offset}")
-    return (topic, partition), offset
+    return _positioned({(m.topic(), m.partition()): m.offset() for m in messages})
+
+
+def first_offsets(messages: Sequence[InputMessage]) -> dict[Partition, int]:
+    """Return the offset of each partition's first message in a batch (see `last_offsets`).
+
+    >>> from confluent_kafka import Message
+    >>> first_offsets([Message(topic="t", partition=0, offset=o) for o in (4, 9)])
+    {('t', 0): 4}
+    """
+    return _positioned({(m.topic(), m.partition()): m.offset() for m in reversed(messages)})
+
+
+def _positioned(ends: dict[tuple[str | None, int | None], int | None]) -> dict[Partition, int]:
+    checked: dict[Partition, int] = {}
+    for (topic, partition), offset in ends.items():
+        if topic is None or partition is None or offset is None:
+            raise ValueError(f"message has no position: {topic}-{partition}-{offset}")
+        checked[(topic, partition)] = offset
+    return checked
 
 
 class OffsetTracker:
@@ -38,10 +57,9 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._next: dict[Partition, int] = {}
 
-    def record(self, messages: Iterable[InputMessage]) -> None:
+    def record(self, messages: Sequence[InputMessage]) -> None:
         """Mark messages as handled: every record they caused has been handed to the producer."""
-        for message in messages:
-            partition, last = position(message)
+        for partition, last in last_offsets(messages).items():
             offset = last + 1  # Kafka commits the offset of the next message to read
             if offset > self._next.get(partition, -1):
                 self._next[partition] = offset

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -20,7 +20,7 @@ from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error, is_fenced
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker, Partition, position
+from consumer.offsets import OffsetTracker, Partition, first_offsets
 from consumer.publish import Publisher
 
 RETRY_WAIT_S = 0.5
@@ -97,10 +97,8 @@ class ExactlyOnce:
             self._call("begin_transaction", self.producer.begin_transaction)
             self.open = True
 
-    def done(self, messages: Iterable[Message]) -> None:
-        messages = list(messages)
-        for message in messages:
-            partition, offset = position(message)
+    def done(self, messages: Sequence[Message]) -> None:
+        for partition, offset in first_offsets(messages).items():
             self.starts.setdefault(partition, offset)
         self.offsets.record(messages)
 
@@ -157,8 +155,7 @@ class ExactlyOnce:
         The usual cause is a transaction that became abortable (a record failed) while the
         batch was being produced: librdkafka then refuses every produce with `_STATE`.
         """
-        for message in messages:
-            partition, offset = position(message)
+        for partition, offset in first_offsets(messages).items():
             self.starts.setdefault(partition, offset)
         self.abort(str(error))
         self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
