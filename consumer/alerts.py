@@ -75,7 +75,7 @@ def build_outputs(
     score_records: list[OutRecord] = []
     for row, top in zip(rows.tolist(), tops, strict=True):
         document = alert_document(decoded, row, float(scores[row]), top, model, scored_at)
-        document["reasons"] = scored.reasons[row]
+        document["reasons"] = scored.reasons_at(row)
         if scored.probability is not None:
             document["probability"] = float(scored.probability[row])
             document["probability_threshold"] = model.probability_threshold

@@ -46,7 +46,7 @@ class Decision:
         >>> d.alerts(np.array([0.9, 0.1, 0.01, 0.1, 0.01]), np.array([1, 4, 4, 2, np.nan]))
         array([ True,  True, False, False,  True])
         """
-        return self._by_trees(probability) | self._by_score(probability, score)
+        return np.logical_or.reduce(list(self.raised_by(probability, score).values()))
 
     def reasons(self, probability: np.ndarray, score: np.ndarray) -> list[list[str]]:
         """Return, for each row, the stages that raised its alert (empty when it does not alert).
@@ -54,12 +54,19 @@ class Decision:
         >>> Decision(0.5, 3.0).reasons(np.array([0.9, 0.9, 0.1]), np.array([1.0, 4.0, 2.0]))
         [['supervised'], ['supervised', 'autoencoder'], []]
         """
-        by_trees = self._by_trees(probability)
-        by_score = self._by_score(probability, score)
-        return [
-            [name for name, hit in ((SUPERVISED, t), (AUTOENCODER, s)) if hit]
-            for t, s in zip(by_trees.tolist(), by_score.tolist(), strict=True)
-        ]
+        return reasons(self.raised_by(probability, score))
+
+    def raised_by(self, probability: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+        """Return, for each stage, which rows it raises an alert on (a row may have both).
+
+        >>> {k: v.tolist() for k, v in Decision(0.5, 3.0).raised_by(
+        ...     np.array([0.9, 0.1]), np.array([4.0, 4.0])).items()}
+        {'supervised': [True, False], 'autoencoder': [True, True]}
+        """
+        return {
+            SUPERVISED: self._by_trees(probability),
+            AUTOENCODER: self._by_score(probability, score),
+        }
 
     def combined(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
         """Return one ranking score in [0, 1] that is above `COMBINED_CUT` exactly where rows alert.
@@ -175,3 +182,13 @@ def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
     if frauds == 0 or normals == 0 or not 0 < prevalence < 1:
         return np.ones(len(labels))
     return np.where(labels == 1, 1.0, frauds * (1 - prevalence) / (prevalence * normals))
+
+
+def reasons(raised_by: dict[str, np.ndarray]) -> list[list[str]]:
+    """Return, for each row, the names of the stages that raised it (see `Decision.raised_by`).
+
+    >>> reasons({"supervised": np.array([True, False]), "autoencoder": np.array([True, False])})
+    [['supervised', 'autoencoder'], []]
+    """
+    rows = zip(*(hits.tolist() for hits in raised_by.values()), strict=True)
+    return [[n for n, hit in zip(raised_by, row, strict=True) if hit] for row in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.decision import AUTOENCODER, Decision
+from training.decision import AUTOENCODER, Decision, reasons
 from training.scoring import Detector, is_alert
 from training.supervised import SupervisedStage
 
@@ -23,12 +23,22 @@ class Scored:
     contributions: np.ndarray
     probability: np.ndarray | None
     alerts: np.ndarray
-    reasons: list[list[str]]
+    # For each stage, which rows it raised: an alert's reasons are the stages that raised it.
+    raised_by: dict[str, np.ndarray]
 
     @property
     def score(self) -> np.ndarray:
         """Return the autoencoder score of each row (the sum of its contributions)."""
         return self.contributions.sum(axis=1)
+
+    @property
+    def reasons(self) -> list[list[str]]:
+        """Return, for each row, the stages that raised its alert (empty when it is quiet)."""
+        return reasons(self.raised_by)
+
+    def reasons_at(self, row: int) -> list[str]:
+        """Return the stages that raised row `row`: one row's `reasons`, without the others'."""
+        return [name for name, hits in self.raised_by.items() if hits[row]]
 
 
 @dataclass(frozen=True)
@@ -62,29 +72,26 @@ class Scorer:
         if len(features) == 1:
             pair = self.score(np.repeat(features, 2, axis=0))
             probability = None if pair.probability is None else pair.probability[:1]
-            return Scored(pair.contributions[:1], probability, pair.alerts[:1], pair.reasons[:1])
+            raised_by = {name: hits[:1] for name, hits in pair.raised_by.items()}
+            return Scored(pair.contributions[:1], probability, pair.alerts[:1], raised_by)
         if self.stage is None or self.decision is None:
             contributions = self.detector.contributions(features)
             alerts = is_alert(contributions.sum(axis=1), self.detector.threshold)
-            reasons = [[AUTOENCODER] if hit else [] for hit in alerts.tolist()]
-            return Scored(contributions, None, alerts, reasons)
+            return Scored(contributions, None, alerts, {AUTOENCODER: alerts})
         # One forward pass gives the score and, for a stage that reads them, its parts.
         outputs = self.detector.outputs(features)
         contributions = outputs.contributions
         score = contributions.sum(axis=1)
         probability = self.stage.probability(self.detector, features, outputs.parts)
-        return Scored(
-            contributions,
-            probability,
-            self.decision.alerts(probability, score),
-            self.decision.reasons(probability, score),
-        )
+        raised_by = self.decision.raised_by(probability, score)
+        alerts = np.logical_or.reduce(list(raised_by.values()))
+        return Scored(contributions, probability, alerts, raised_by)
 
 
 def score_columns(scored: Scored) -> dict[str, np.ndarray]:
     """Return the columns offline `score` writes: score, probability (with a stage), alert.
 
-    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), np.array([True]), [["supervised"]])
+    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), np.array([True]), {})
     >>> {k: v.tolist() for k, v in score_columns(s).items()}
     {'score': [3.0], 'probability': [0.25], 'alert': [1]}
     """

@@ -11,7 +11,7 @@ from training.decision import Decision
 from training.errors import BundleError
 from training.scoring import is_alert
 from training.stage_bundle import STAGE_FILE, load_scorer, stage_entry, write_stage
-from training.stages import Scorer
+from training.stages import Scored, Scorer
 from training.supervised import fit_stage
 
 pytest.importorskip("lightgbm")
@@ -171,3 +171,14 @@ def test_a_stage_whose_trees_rank_frauds_below_normal_rows_is_dropped(monkeypatc
         stage_fit.fit_supervised(
             None, np.zeros((10, 2)), np.zeros(10, dtype=int), rows, rows, 0.002, 0, print
         )
+
+
+def test_one_rows_reasons_are_that_rows_part_of_all_reasons():
+    scored = Scored(
+        np.zeros((3, 2)),
+        np.array([0.9, 0.1, 0.9]),
+        np.array([True, True, True]),
+        {"supervised": np.array([True, False, True]), "autoencoder": np.array([False, True, True])},
+    )
+    assert [scored.reasons_at(row) for row in range(3)] == scored.reasons
+    assert scored.reasons == [["supervised"], ["autoencoder"], ["supervised", "autoencoder"]]
