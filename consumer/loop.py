@@ -153,14 +153,11 @@ class ScoringLoop:
             batch = self.source.consume(1, wait)
             if batch and size > 1:
                 batch += self.source.consume(size - 1, 0)
-        messages = []
-        for message in batch:
-            error = message.error()
-            if error is None:
-                messages.append(message)
-            elif error.fatal():
-                raise KafkaClientError(f"fatal Kafka consumer error: {error.str()}")
-            else:
+        messages = [message for message in batch if message.error() is None]
+        if len(messages) < len(batch):
+            for error in filter(None, (message.error() for message in batch)):
+                if error.fatal():
+                    raise KafkaClientError(f"fatal Kafka consumer error: {error.str()}")
                 log_event("consume_error", logging.WARNING, code=error.name(), reason=error.str())
         return messages
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pytest
+from confluent_kafka import KafkaError, Message
 from fakes import (
     FakeDetector,
     FakeGroupSource,
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
-from consumer.errors import DeliveryError, ProduceRefused
+from consumer.errors import DeliveryError, KafkaClientError, ProduceRefused
 from consumer.health import Health
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
@@ -268,3 +269,21 @@ def test_a_score_that_is_not_finite_alerts_and_is_published_as_null():
     assert alerts[b"inf"]["score"] is None and alerts[b"nan"]["score"] is None
     scores = {r.key: orjson.loads(r.value)["alert"] for r in sink.on("scores")}
     assert scores == {b"inf": True, b"nan": True, b"ok-2": False}
+
+
+def test_a_consume_error_is_skipped_and_the_messages_around_it_are_scored():
+    eof = Message(topic="in", partition=0, offset=1, error=KafkaError(KafkaError._PARTITION_EOF))
+    batch = [message(GOOD % 0, 0), eof, message(FRAUD % 2, 2)]
+    loop, source, sink, _, _ = build([batch])
+    run_all(loop, source)
+    assert [r.key for r in sink.on("scores")] == [b"ok-0", b"fraud-2"]
+    assert source.commits[-1] == {("in", 0): 3}
+
+
+def test_a_fatal_consume_error_stops_the_loop():
+    fatal = KafkaError(KafkaError._FATAL, "broken client", fatal=True)
+    batch = [message(GOOD % 0, 0), Message(topic="in", partition=0, offset=1, error=fatal)]
+    loop, source, _, _, _ = build([batch])
+    with pytest.raises(KafkaClientError, match="fatal Kafka consumer error: broken client"):
+        run_all(loop, source)
+    assert source.commits == []
