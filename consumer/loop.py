@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
+from consumer import heap
 from consumer.alerts import ModelInfo, build_outputs
 from consumer.assignment import Assignment
 from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
@@ -120,6 +121,7 @@ class ScoringLoop:
         """Score the next batches with `model`: between batches, so none is half scored by each."""
         previous = self.model.version
         self.adopt(model.detector, model.version)
+        heap.refreeze()  # one full collection frees the previous model's reference cycles
         describe(self.metrics, model)
         self.metrics.model_reloads.labels("loaded").inc()
         self.health.model_version = model.version

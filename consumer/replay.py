@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from consumer import heap
 from consumer.config import ReplaySettings
 from consumer.errors import DeliveryError
 from consumer.kafka import Sink
@@ -100,6 +101,7 @@ def replay(
         DeliveryError: some messages were not acknowledged by the broker.
     """
     rows = read_csv(settings.data).to_dict("records")
+    heap.freeze()  # the rows stay out of full collections, which would stall the stream
     total = settings.limit if settings.limit is not None else (None if settings.loop else len(rows))
     pacer = Pacer(settings.rate)
     progress = Progress(total, stream if settings.progress else None)

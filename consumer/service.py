@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
+from consumer import heap
 from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
@@ -169,6 +170,7 @@ def run(
                 crash=crash,
                 models=ModelWatch(directory, model, settings.reload_interval),
             )
+            heap.freeze()  # everything start-up made stays out of the collector's way
             loop.run(stopping)
         finally:
             if isinstance(checkpoint, ExactlyOnce):
