@@ -137,15 +137,19 @@ def latency_at(
     records = read_all(bootstrap, alerts, 1)
     arrived = {(p, o): ms / 1000 for p, o, ms, _ in read_all(bootstrap, topic, PARTITIONS)}
     delete_topics(bootstrap, [topic, alerts, f"{topic}-dlq"])
-    appended, scored, upstream, own = [], [], [], []
+    appended, scored, upstream, own, events = [], [], [], [], []
     for _, _, broker_ms, value in records:
         alert = orjson.loads(value)
         event = _epoch(alert["event_time"])
+        events.append(event)
         appended.append(broker_ms / 1000 - event)
         scored.append(_epoch(alert["scored_at"]) - event)
         came = arrived[(alert["source_partition"], alert["source_offset"])]
         upstream.append(came - event)
         own.append(broker_ms / 1000 - came)
+    # Each alert's event time and its two shares, to find when a tail happened (a pause).
+    points = {"event_time": events, "upstream": upstream, "scorer": own}
+    (work / f"latency-{int(rate)}-alerts.json").write_bytes(orjson.dumps(points))
     return LatencyRun(
         ready_s=ready,
         peak_rss=peak,
