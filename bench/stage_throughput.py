@@ -5,9 +5,8 @@ Usage: .venv/bin/python bench/stage_throughput.py --model-dir BUNDLE --data CSV
 
 Loads a bundle that has the supervised stage and scores batches of rows from the CSV with
 `training.stages.Scorer` (the code the consumer runs per micro-batch), once with the
-autoencoder alone and once with both stages, first with glibc's malloc defaults, then with
-the consumer's (`consumer.heap.reuse_large_blocks`). Prints the median time per batch and the
-rows per second of each, and the bundle's load time with and without the stage.
+autoencoder alone and once with both stages. Prints the median time per batch and the rows
+per second of each, and the bundle's load time with and without the stage.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from consumer import heap
 from training import bundle, data
 from training.stage_bundle import load_scorer
 from training.stages import Scorer
@@ -41,16 +39,12 @@ def main() -> int:
     features = data.to_dataset(frame, scorer.feature_names, None, str(args.data)).features
     batch = np.resize(features, (args.batch_size, features.shape[1]))
     alone = Scorer(scorer.detector)
-    print(f"| scoring | malloc | ms per {args.batch_size}-row batch (median) | rows per second |")
-    print("|---|---|---|---|")
-    for malloc in ("glibc defaults", "heap.reuse_large_blocks"):
-        if malloc != "glibc defaults" and not heap.reuse_large_blocks():
-            break  # not glibc: nothing to compare
-        for name, candidate in (("autoencoder alone", alone), ("both stages", scorer)):
-            times = [_timed(lambda c=candidate: c.score(batch)) for _ in range(args.repeats)]
-            median = statistics.median(times)
-            rate = args.batch_size / median
-            print(f"| {name} | {malloc} | {1000 * median:.2f} | {rate:,.0f} |")
+    print(f"| scoring | ms per {args.batch_size}-row batch (median) | rows per second |")
+    print("|---|---|---|")
+    for name, candidate in (("autoencoder alone", alone), ("both stages", scorer)):
+        times = [_timed(lambda c=candidate: c.score(batch)) for _ in range(args.repeats)]
+        median = statistics.median(times)
+        print(f"| {name} | {1000 * median:.2f} | {args.batch_size / median:,.0f} |")
     plain = statistics.median(_timed(lambda: bundle.load_bundle(args.model_dir)) for _ in range(5))
     full = statistics.median(_timed(lambda: load_scorer(args.model_dir)) for _ in range(5))
     print(f"\nbundle load: {1000 * plain:.1f} ms without the stage, {1000 * full:.1f} ms with it")

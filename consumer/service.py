@@ -118,7 +118,6 @@ def run(
     # A micro-batch is a few small matrix products: BLAS threads would only contend with the
     # Kafka client's threads (and spin on a busy machine). Scale out with group members.
     threadpool_limits(limits=1, user_api="blas")
-    heap.reuse_large_blocks()  # a batch's numpy temporaries stop page-faulting
     metrics = Metrics(registry)
     directory = ModelDirectory(
         settings.model_dir,

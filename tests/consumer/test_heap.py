@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import gc
-import platform
-import sys
 import weakref
-
-import pytest
 
 from consumer import heap
 
@@ -43,11 +39,3 @@ def test_frozen_objects_are_skipped_by_collections_until_a_refreeze():
         assert kept() is None
     finally:
         gc.unfreeze()
-
-
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-    reason="mallopt is glibc's",
-)
-def test_glibc_malloc_accepts_the_thresholds():
-    assert heap.reuse_large_blocks()
