@@ -52,7 +52,13 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     if raw:
-        lines.append(rate_row("1", f"raw consume, bare consumer ({results['topic']})", raw, raw))
+        what = f"raw consume, bare consumer ({results['topic']})"
+        if results.get("raw_runs"):
+            what += ", the mean of the two reads below"
+        lines.append(rate_row("1", what, raw, raw))
+        for k, each in enumerate(results.get("raw_runs", [])):
+            when = "before" if k == 0 else "after"
+            lines.append(rate_row("1", f"raw consume, the read {when} the scoring runs", each, raw))
     groups = {g["processes"]: g for g in results.get("groups", [])}
     bundle = "autoencoder + supervised stage" if results.get("stage") else "autoencoder only"
     if 1 in groups:

@@ -62,3 +62,18 @@ def test_the_report_shows_throughput_with_and_without_the_supervised_stage():
     text = report.render(results)
     assert "(default bundle: autoencoder + supervised stage) | 20,000 msg/s | 0.200 |" in text
     assert "(bundle fitted `--stage autoencoder`) | 50,000 msg/s | 0.500 |" in text
+
+
+def test_ratios_are_to_the_mean_of_the_raw_reads_before_and_after_the_scoring_runs():
+    results = {
+        "started": "now",
+        "machine": "here",
+        "command": "python -m bench",
+        "duration_s": 1.0,
+        "raw": 100_000.0,
+        "raw_runs": [90_000.0, 110_000.0],
+        "topic": "t",
+    }
+    text = report.render(results)
+    assert "| raw consume, the read before the scoring runs | 90,000 msg/s | 0.900 |" in text
+    assert "| raw consume, the read after the scoring runs | 110,000 msg/s | 1.100 |" in text
