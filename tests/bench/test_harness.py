@@ -45,35 +45,22 @@ def test_the_report_replaces_only_what_lies_between_its_markers(tmp_path):
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
 
 
+def a_run(**figures: object) -> dict[str, object]:
+    """Return the results of a run with 100,000 msg/s of raw consume and `figures`."""
+    base = {"started": "now", "machine": "here", "command": "python -m bench"}
+    return base | {"duration_s": 1.0, "raw": 100_000.0, "topic": "t"} | figures
+
+
 def test_the_report_shows_throughput_with_and_without_the_supervised_stage():
     group = {"processes": 1, "rate": 20_000.0, "committed_to_end": True}
     group |= {"ready_s": 0.3, "peak_rss": 2**26, "cpu_cores": 0.9}
-    results = {
-        "started": "now",
-        "machine": "here",
-        "command": "python -m bench",
-        "duration_s": 1.0,
-        "raw": 100_000.0,
-        "topic": "t",
-        "stage": True,
-        "groups": [group],
-        "autoencoder_only": group | {"rate": 50_000.0},
-    }
+    results = a_run(stage=True, groups=[group], autoencoder_only=group | {"rate": 50_000.0})
     text = report.render(results)
     assert "(default bundle: autoencoder + supervised stage) | 20,000 msg/s | 0.200 |" in text
     assert "(bundle fitted `--stage autoencoder`) | 50,000 msg/s | 0.500 |" in text
 
 
 def test_ratios_are_to_the_mean_of_the_raw_reads_before_and_after_the_scoring_runs():
-    results = {
-        "started": "now",
-        "machine": "here",
-        "command": "python -m bench",
-        "duration_s": 1.0,
-        "raw": 100_000.0,
-        "raw_runs": [90_000.0, 110_000.0],
-        "topic": "t",
-    }
-    text = report.render(results)
+    text = report.render(a_run(raw_runs=[90_000.0, 110_000.0]))
     assert "| raw consume, the read before the scoring runs | 90,000 msg/s | 0.900 |" in text
     assert "| raw consume, the read after the scoring runs | 110,000 msg/s | 1.100 |" in text
