@@ -63,6 +63,11 @@ class FitConfig:
     validation_size: float = 0.2
     split_seed: int = 2018
 
+    @property
+    def vetoes(self) -> bool:
+        """Tell whether the stage may rule out the autoencoder's alerts (`--veto base-rate`)."""
+        return self.veto == "base-rate"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

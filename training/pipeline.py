@@ -78,7 +78,7 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
                 strategy.target,
                 config.seed,
                 log,
-                veto=config.veto == "base-rate",
+                veto=config.vetoes,
             )
         except StageError as exc:
             if config.stage == "both":

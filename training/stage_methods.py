@@ -93,7 +93,7 @@ def both_method(config: FitConfig = PRESETS["default"]):
             labels[validation_rows],
             seed,
         )
-        floor = float(labels[validation_rows].mean()) if config.veto == "base-rate" else 0.0
+        floor = float(labels[validation_rows].mean()) if config.vetoes else 0.0
         decision = share_budget(
             probability(inputs(x[validation_rows])), ae_val, _rate(), probability_floor=floor
         )
@@ -160,7 +160,7 @@ def run_new_fraud(
             seed,
             weigh,
             DEFAULT_SHARE,
-            veto=config.veto == "base-rate",
+            veto=config.vetoes,
         )
         for o in found:
             log(f"seed {seed} new-fraud    group {o.group} {o.method:<12} recall {o.recall:.3f}")
