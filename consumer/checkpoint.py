@@ -150,12 +150,7 @@ class AtLeastOnce:
         raise error
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
-        if not self.failed:
-            try:
-                self.commit(force=True)
-            except BaseException:
-                self.failed = True
-                raise
+        commit_before_revoke(self)
         self.offsets.drop(partition_keys(partitions))
 
     def lose(self, partitions: list[TopicPartition]) -> None:
@@ -168,6 +163,26 @@ class AtLeastOnce:
         self.metrics.commits.labels("failed").inc()
         fields: dict[str, Any] = {"partitions": partition_names(partitions)} if partitions else {}
         log_event("commit_failed", logging.WARNING, reason=reason, **fields)
+
+
+class Committing(Protocol):
+    """A checkpoint as `commit_before_revoke` sees it."""
+
+    failed: bool
+
+    def commit(self, force: bool = False) -> None: ...
+
+
+def commit_before_revoke(checkpoint: Committing) -> None:
+    """Commit what is done before partitions go, unless the loop failed; a failure here marks
+    the checkpoint failed (what is pending may lack acks) and propagates."""
+    if checkpoint.failed:
+        return
+    try:
+        checkpoint.commit(force=True)
+    except BaseException:
+        checkpoint.failed = True
+        raise
 
 
 def partition_keys(partitions: Iterable[TopicPartition]) -> frozenset[Partition]:

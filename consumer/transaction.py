@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.checkpoint import CrashPoint, no_crash, partition_keys
+from consumer.checkpoint import CrashPoint, commit_before_revoke, no_crash, partition_keys
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error, is_fenced
 from consumer.logs import log_event
@@ -229,12 +229,7 @@ class ExactlyOnce:
         self._rewind()
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
-        if not self.failed:
-            try:
-                self.commit(force=True)
-            except BaseException:
-                self.failed = True
-                raise
+        commit_before_revoke(self)
         self._forget(partitions)
 
     def lose(self, partitions: list[TopicPartition]) -> None:
