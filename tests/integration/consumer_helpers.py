@@ -222,7 +222,7 @@ def end_offsets(bootstrap: str, topic: str, partitions: int, committed: bool) ->
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     """Return the group's committed offset per partition (-1001 when none)."""
     client = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     try:
         while True:
             try:
@@ -231,7 +231,10 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
                 )
                 return {tp.partition: tp.offset for tp in tps}
             except KafkaException as exc:  # coordinator still loading or moving: ask again
-                moving = exc.args[0].code() in COORDINATOR_MOVING
+                # A local timeout too: a broker back a moment ago, or a group whose transaction
+                # is still open (its offsets are unstable until it ends), answers only later.
+                code = exc.args[0].code()
+                moving = code in COORDINATOR_MOVING or code == KafkaError._TIMED_OUT
                 if not (exc.args[0].retriable() or moving) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
