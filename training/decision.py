@@ -46,7 +46,7 @@ class Decision:
         >>> d.alerts(np.array([0.9, 0.1, 0.01, 0.1, 0.01]), np.array([1, 4, 4, 2, np.nan]))
         array([ True,  True, False, False,  True])
         """
-        return np.logical_or.reduce(list(self.raised_by(probability, score).values()))
+        return raised(self.raised_by(probability, score))
 
     def reasons(self, probability: np.ndarray, score: np.ndarray) -> list[list[str]]:
         """Return, for each row, the stages that raised its alert (empty when it does not alert).
@@ -192,3 +192,23 @@ def reasons(raised_by: dict[str, np.ndarray]) -> list[list[str]]:
     """
     rows = zip(*(hits.tolist() for hits in raised_by.values()), strict=True)
     return [[n for n, hit in zip(raised_by, row, strict=True) if hit] for row in rows]
+
+
+def raised(raised_by: dict[str, np.ndarray]) -> np.ndarray:
+    """Return which rows alert: those any stage raised (see `Decision.raised_by`).
+
+    >>> raised({"supervised": np.array([True, False]), "autoencoder": np.array([False, False])})
+    array([ True, False])
+    """
+    return np.logical_or.reduce(list(raised_by.values()))
+
+
+def probability_floor(validation_labels: np.ndarray, veto: bool) -> float:
+    """Return the stage's veto floor: the validation split's fraud share, or 0 without a veto.
+
+    The stage rules a row out when it is less likely fraud than a row it knows nothing about.
+
+    >>> probability_floor(np.array([1, 0, 0, 0]), veto=True), probability_floor(np.ones(2), False)
+    (0.25, 0.0)
+    """
+    return float(np.mean(validation_labels)) if veto else 0.0

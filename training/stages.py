@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.decision import AUTOENCODER, Decision, reasons
+from training.decision import AUTOENCODER, Decision, raised, reasons
 from training.scoring import Detector, is_alert
 from training.supervised import SupervisedStage
 
@@ -22,9 +22,13 @@ class Scored:
 
     contributions: np.ndarray
     probability: np.ndarray | None
-    alerts: np.ndarray
     # For each stage, which rows it raised: an alert's reasons are the stages that raised it.
     raised_by: dict[str, np.ndarray]
+
+    @property
+    def alerts(self) -> np.ndarray:
+        """Return which rows alert: those any stage raised."""
+        return raised(self.raised_by)
 
     @property
     def score(self) -> np.ndarray:
@@ -73,25 +77,23 @@ class Scorer:
             pair = self.score(np.repeat(features, 2, axis=0))
             probability = None if pair.probability is None else pair.probability[:1]
             raised_by = {name: hits[:1] for name, hits in pair.raised_by.items()}
-            return Scored(pair.contributions[:1], probability, pair.alerts[:1], raised_by)
+            return Scored(pair.contributions[:1], probability, raised_by)
         if self.stage is None or self.decision is None:
             contributions = self.detector.contributions(features)
             alerts = is_alert(contributions.sum(axis=1), self.detector.threshold)
-            return Scored(contributions, None, alerts, {AUTOENCODER: alerts})
+            return Scored(contributions, None, {AUTOENCODER: alerts})
         # One forward pass gives the score and, for a stage that reads them, its parts.
         outputs = self.detector.outputs(features)
         contributions = outputs.contributions
         score = contributions.sum(axis=1)
         probability = self.stage.probability(self.detector, features, outputs.parts)
-        raised_by = self.decision.raised_by(probability, score)
-        alerts = np.logical_or.reduce(list(raised_by.values()))
-        return Scored(contributions, probability, alerts, raised_by)
+        return Scored(contributions, probability, self.decision.raised_by(probability, score))
 
 
 def score_columns(scored: Scored) -> dict[str, np.ndarray]:
     """Return the columns offline `score` writes: score, probability (with a stage), alert.
 
-    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), np.array([True]), {})
+    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), {"supervised": np.array([True])})
     >>> {k: v.tolist() for k, v in score_columns(s).items()}
     {'score': [3.0], 'probability': [0.25], 'alert': [1]}
     """

@@ -177,8 +177,8 @@ def test_one_rows_reasons_are_that_rows_part_of_all_reasons():
     scored = Scored(
         np.zeros((3, 2)),
         np.array([0.9, 0.1, 0.9]),
-        np.array([True, True, True]),
         {"supervised": np.array([True, False, True]), "autoencoder": np.array([False, True, True])},
     )
+    assert scored.alerts.tolist() == [True, True, True]
     assert [scored.reasons_at(row) for row in range(3)] == scored.reasons
     assert scored.reasons == [["supervised"], ["autoencoder"], ["supervised", "autoencoder"]]
