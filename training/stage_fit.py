@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from training.config import STAGES
-from training.decision import COMBINED_CUT, DEFAULT_SHARE, Decision, share_budget
+from training.decision import (
+    COMBINED_CUT,
+    DEFAULT_SHARE,
+    Decision,
+    probability_floor,
+    share_budget,
+)
 from training.errors import OptionError
 from training.metrics import ULB_PREVALENCE, split_metrics
 from training.scoring import Detector
@@ -91,8 +97,7 @@ def fit_supervised(
             f"(calibration slope {slope:.3g}); more labelled frauds may help"
         )
     probability = stage.probability(detector, features[validation_rows])
-    # The stage rules a row out when it is less likely fraud than a row it knows nothing about.
-    floor = float(labels[validation_rows].mean()) if veto else 0.0
+    floor = probability_floor(labels[validation_rows], veto)
     score = detector.score(features[validation_rows])
     decision = share_budget(probability, score, rate, share, probability_floor=floor)
     log(

@@ -16,7 +16,13 @@ import numpy as np
 
 from training import data
 from training.config import PRESETS, FitConfig
-from training.decision import COMBINED_CUT, DEFAULT_SHARE, rate_threshold, share_budget
+from training.decision import (
+    COMBINED_CUT,
+    DEFAULT_SHARE,
+    probability_floor,
+    rate_threshold,
+    share_budget,
+)
 from training.fitting import fit_detector, split_rows
 from training.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
 from training.scoring import Detector
@@ -93,7 +99,7 @@ def both_method(config: FitConfig = PRESETS["default"]):
             labels[validation_rows],
             seed,
         )
-        floor = float(labels[validation_rows].mean()) if config.vetoes else 0.0
+        floor = probability_floor(labels[validation_rows], config.vetoes)
         decision = share_budget(
             probability(inputs(x[validation_rows])), ae_val, _rate(), probability_floor=floor
         )
