@@ -98,8 +98,7 @@ class ExactlyOnce:
             self.open = True
 
     def done(self, messages: Sequence[Message]) -> None:
-        for partition, offset in first_offsets(messages).items():
-            self.starts.setdefault(partition, offset)
+        self._remember_starts(messages)
         self.offsets.record(messages)
 
     def commit(self, force: bool = False) -> None:
@@ -155,8 +154,7 @@ class ExactlyOnce:
         The usual cause is a transaction that became abortable (a record failed) while the
         batch was being produced: librdkafka then refuses every produce with `_STATE`.
         """
-        for partition, offset in first_offsets(messages).items():
-            self.starts.setdefault(partition, offset)
+        self._remember_starts(messages)
         self.abort(str(error))
         self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
 
@@ -174,6 +172,11 @@ class ExactlyOnce:
         self.open = False
         self.publisher.failures.take()
         self._rewind()
+
+    def _remember_starts(self, messages: Sequence[Message]) -> None:
+        """Remember where the open transaction began reading each partition of `messages`."""
+        for partition, offset in first_offsets(messages).items():
+            self.starts.setdefault(partition, offset)
 
     def _rewind(self) -> None:
         """Seek each partition the open transaction read back to the group's committed offset.
