@@ -123,6 +123,17 @@ def test_a_fenced_producer_stops_with_a_clear_message():
     assert "commit_txn" not in producer.events
 
 
+def assert_replaced_and_rewound(checkpoint, source, fresh, registry) -> None:
+    """`fresh` took the old producer's place, fencing it; offsets 7-8 are scored again in it."""
+    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
+    assert fresh.events[-1] == "init"  # fences the old one, aborting its transaction
+    assert source.seeks == [("in", 0, 7)]
+    assert outcome(registry, "aborted") == 1
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    assert fresh.sent == [{("in", 0): 9}]
+
+
 def test_another_fatal_error_replaces_the_producer_and_rewinds():
     fatal = KafkaError(KafkaError._INCONSISTENT, "broken", fatal=True)
     checkpoint, source, unusable, registry = exactly_once(commit_txn=[fatal])
@@ -130,14 +141,8 @@ def test_another_fatal_error_replaces_the_producer_and_rewinds():
     checkpoint.new_producer = lambda: fresh
     batch(checkpoint, 7, 8)
     checkpoint.commit()
-    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
     assert "abort" not in unusable.events  # an unusable producer is not called again
-    assert fresh.events[-1] == "init"  # fences the old one, aborting its transaction
-    assert source.seeks == [("in", 0, 7)]
-    assert outcome(registry, "aborted") == 1
-    batch(checkpoint, 7, 8)
-    checkpoint.commit()
-    assert fresh.sent == [{("in", 0): 9}]
+    assert_replaced_and_rewound(checkpoint, source, fresh, registry)
 
 
 def test_a_fatal_error_in_an_abort_replaces_the_producer_too():
@@ -211,10 +216,4 @@ def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monk
     batch(checkpoint, 7, 8)
     checkpoint.commit()
     release.set()
-    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
-    assert fresh.events[-1] == "init"  # fences the stuck one, aborting its transaction
-    assert source.seeks == [("in", 0, 7)]
-    assert outcome(registry, "aborted") == 1
-    batch(checkpoint, 7, 8)
-    checkpoint.commit()
-    assert fresh.sent == [{("in", 0): 9}]
+    assert_replaced_and_rewound(checkpoint, source, fresh, registry)
