@@ -16,7 +16,7 @@ from collections.abc import Mapping  # noqa: E402
 
 from consumer import logs, options  # noqa: E402
 from consumer.errors import ConfigError, ConsumerError  # noqa: E402
-from training.errors import TrainingError  # noqa: E402
+from training.scoring.errors import TrainingError  # noqa: E402
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:

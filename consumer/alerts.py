@@ -11,8 +11,8 @@ import numpy as np
 import orjson
 
 from consumer.messages import Decoded
-from training.scoring import top_contributors
-from training.stages import Scored
+from training.scoring.detector import top_contributors
+from training.scoring.scorer import Scored
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def build_outputs(
 
     Parameters:
         decoded: the batch's accepted messages and features.
-        scored: the batch's scores from `training.stages.Scorer`, rows as in `decoded`.
+        scored: the batch's scores from `training.scoring.scorer.Scorer`, rows as in `decoded`.
         model: version, thresholds and feature names for the records.
         scored_at: epoch seconds when the batch was scored.
         top_k: how many top contributing features each record explains.

@@ -27,8 +27,8 @@ from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
 from consumer.publish import Publisher
-from training.scoring import Detector
-from training.stages import Scored, Scorer
+from training.scoring.detector import Detector
+from training.scoring.scorer import Scored, Scorer
 
 # How long to wait for input while records await their acks: their callbacks run in between.
 ACK_POLL_S = 0.002

@@ -20,11 +20,10 @@ from typing import Any
 
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from training.bundle import MANIFEST
-from training.errors import BundleError
-from training.reference import expected_alert_ratio, reference_of
-from training.stage_bundle import load_scorer
-from training.stages import Scorer
+from training.scoring.baseline import baseline_of, expected_alert_ratio
+from training.scoring.bundle import MANIFEST, load_scorer
+from training.scoring.errors import BundleError
+from training.scoring.scorer import Scorer
 
 # A detector here is a Scorer: the autoencoder, with the supervised stage when the bundle has it.
 Loader = Callable[[Path], tuple[dict[str, Any], Scorer]]
@@ -62,7 +61,7 @@ class ModelDirectory:
     Parameters:
         root: a bundle, or a directory of bundles.
         on_refused: called with (path, reason) for each bundle refused (counts it).
-        load: reads a bundle (production: `training.stage_bundle.load_scorer`).
+        load: reads a bundle (production: `training.scoring.bundle.load_scorer`).
     """
 
     def __init__(
@@ -185,7 +184,7 @@ def describe(metrics: Metrics, model: Model) -> None:
         model.version,
         model.detector.threshold,
         expected_alert_ratio(model.manifest),
-        reference_of(model.manifest),
+        baseline_of(model.manifest),
     )
 
 

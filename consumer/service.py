@@ -25,7 +25,7 @@ from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher
 from consumer.transaction import ExactlyOnce
-from training.stage_bundle import load_scorer
+from training.scoring.bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
 FORCED_EXIT_CODE = 1

@@ -25,7 +25,7 @@ from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
 from consumer.transaction import ExactlyOnce
-from training.stages import Scorer
+from training.scoring.scorer import Scorer
 
 GOOD = b'{"a": 1, "b": 1, "c": 1, "transaction_id": "ok-%d"}'
 FRAUD = b'{"a": 3, "b": 2, "c": 1, "transaction_id": "fraud-%d"}'  # score 14 > 10

@@ -285,7 +285,7 @@ def start_replay(bootstrap: str, topic: str, data: Path, *extra: str) -> subproc
 
 def transactions(n: int, seed: int = 3, prefix: str = "tx") -> list[tuple[bytes, bytes]]:
     """Return n (key, JSON value) pairs, the key being the value's transaction_id."""
-    from training.synth import synthesize
+    from training.datasets.synth import synthesize
 
     frame = synthesize(n, 0.02, seed=seed).drop(columns=["Time", "Class"])
     items = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.errors import OptionError
+from training.scoring.errors import OptionError
 
 V_COLUMNS = tuple(f"V{i}" for i in range(1, 29))
 COLUMNS = ("Time", *V_COLUMNS, "Amount", "Class")

@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 
-from training.config import FitConfig, parse_width
 from training.console import Log, stderr
-from training.scoring import Dense
+from training.fitting.config import FitConfig, parse_width
+from training.scoring.network import Dense
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def layer_widths(config: FitConfig, n_features: int) -> list[int]:
     """Return the encoder widths for this many features; the last one (the code) is < n_features.
 
-    >>> from training.config import PRESETS
+    >>> from training.fitting.config import PRESETS
     >>> layer_widths(PRESETS["reference"], 29), layer_widths(PRESETS["reference"], 6)
     ([27], [5])
     """

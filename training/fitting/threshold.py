@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from training.errors import OptionError
-from training.scoring import is_alert
+from training.scoring.detector import is_alert
+from training.scoring.errors import OptionError
 
 KINDS = ("recall", "precision", "rate", "value")
 

@@ -1,4 +1,4 @@
-"""The bundle's score reference: computed from held-out normal scores, validated on load."""
+"""The bundle's score baseline: computed from held-out normal scores, validated on load."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from training.bundle import MANIFEST, load_bundle, save_bundle
-from training.errors import BundleError
-from training.reference import (
+from training.scoring.baseline import (
     MIN_ROWS,
-    ScoreReference,
+    ScoreBaseline,
+    baseline_of,
     expected_alert_ratio,
-    held_out_reference,
-    reference_of,
-    score_reference,
+    held_out_baseline,
+    score_baseline,
 )
-from training.scaling import Scaler
-from training.scoring import Dense, Detector, Network
+from training.scoring.bundle import MANIFEST, load_bundle, save_bundle
+from training.scoring.detector import Detector
+from training.scoring.errors import BundleError
+from training.scoring.network import Dense, Network
+from training.scoring.scaling import Scaler
 
 
 def tiny_detector() -> Detector:
@@ -31,8 +32,8 @@ def tiny_detector() -> Detector:
     return Detector(("a", "b", "c"), scaler, (Network(layers, 0.7),), np.ones(3), 4.2)
 
 
-def test_reference_bins_hold_a_tenth_of_the_scores_each():
-    ref = score_reference(np.random.default_rng(0).gamma(2.0, 1.0, size=5000))
+def test_baseline_bins_hold_a_tenth_of_the_scores_each():
+    ref = score_baseline(np.random.default_rng(0).gamma(2.0, 1.0, size=5000))
     assert ref is not None
     assert len(ref.edges) == 9 and np.all(np.diff(ref.edges) > 0)
     assert np.allclose(ref.shares, 0.1, atol=0.002)
@@ -41,40 +42,40 @@ def test_reference_bins_hold_a_tenth_of_the_scores_each():
 
 def test_ties_and_non_finite_scores():
     scores = np.concatenate([np.zeros(80), np.arange(40.0), [np.inf, np.nan]])
-    ref = score_reference(scores)
+    ref = score_baseline(scores)
     assert ref is not None and ref.rows == 120
     assert np.all(np.diff(ref.edges) > 0)  # repeated quantiles merge into one edge
     assert ref.shares.sum() == pytest.approx(1.0)
 
 
-def test_too_few_scores_make_no_reference():
-    assert score_reference(np.arange(MIN_ROWS - 1.0)) is None
+def test_too_few_scores_make_no_baseline():
+    assert score_baseline(np.arange(MIN_ROWS - 1.0)) is None
 
 
-def test_held_out_reference_keeps_normal_rows_only():
+def test_held_out_baseline_keeps_normal_rows_only():
     scores = np.concatenate([np.linspace(0, 1, 200), np.full(50, 100.0)])
     labels = np.concatenate([np.zeros(200), np.ones(50)])
-    labelled = held_out_reference(scores, labels)
-    unlabelled = held_out_reference(scores, None)
+    labelled = held_out_baseline(scores, labels)
+    unlabelled = held_out_baseline(scores, None)
     assert labelled is not None and labelled.rows == 200 and labelled.edges.max() < 1
     assert unlabelled is not None and unlabelled.rows == 250
 
 
 def test_bundle_round_trip(tmp_path):
-    ref = score_reference(np.random.default_rng(1).gamma(2.0, 1.0, size=1000))
+    ref = score_baseline(np.random.default_rng(1).gamma(2.0, 1.0, size=1000))
     assert ref is not None
     save_bundle(tmp_path / "m", tiny_detector(), {"score_reference": ref.to_dict()})
     manifest, _ = load_bundle(tmp_path / "m")
-    loaded = reference_of(manifest)
+    loaded = baseline_of(manifest)
     assert loaded is not None
     assert loaded.edges.tolist() == ref.edges.tolist()
     assert loaded.shares.tolist() == ref.shares.tolist()
 
 
-def test_bundles_without_reference_still_load(tmp_path):
+def test_bundles_without_a_baseline_still_load(tmp_path):
     save_bundle(tmp_path / "m", tiny_detector(), {})
     manifest, _ = load_bundle(tmp_path / "m")
-    assert reference_of(manifest) is None
+    assert baseline_of(manifest) is None
     assert expected_alert_ratio(manifest) is None
 
 
@@ -90,7 +91,7 @@ def test_bundles_without_reference_still_load(tmp_path):
         ({"edges": [1.0], "shares": [0.5, 0.5], "rows": 0}, "positive integer"),
     ],
 )
-def test_malformed_reference_is_refused_naming_it(tmp_path, entry, problem):
+def test_a_malformed_baseline_is_refused_naming_it(tmp_path, entry, problem):
     save_bundle(tmp_path / "m", tiny_detector(), {})
     manifest = json.loads((tmp_path / "m" / MANIFEST).read_text())
     manifest["score_reference"] = entry
@@ -99,9 +100,9 @@ def test_malformed_reference_is_refused_naming_it(tmp_path, entry, problem):
         load_bundle(tmp_path / "m")
 
 
-def test_reference_from_dict_reads_what_to_dict_writes():
-    ref = ScoreReference(np.array([1.0, 2.0]), np.array([0.2, 0.5, 0.3]), rows=10)
-    again = ScoreReference.from_dict(json.loads(json.dumps(ref.to_dict())))
+def test_baseline_from_dict_reads_what_to_dict_writes():
+    ref = ScoreBaseline(np.array([1.0, 2.0]), np.array([0.2, 0.5, 0.3]), rows=10)
+    again = ScoreBaseline.from_dict(json.loads(json.dumps(ref.to_dict())))
     assert again.edges.tolist() == [1.0, 2.0] and again.rows == 10
 
 

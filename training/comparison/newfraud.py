@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.decision import DEFAULT_SHARE, rate_threshold, share_budget
-from training.supervised import fit_calibration, fit_trees
+from training.fitting.decision import probability_floor, rate_threshold, share_budget
+from training.fitting.stage import fit_stage
+from training.scoring.decision import DEFAULT_SHARE
 
 NORMAL = -1
 
@@ -95,7 +96,7 @@ def hidden_group_recalls(
 
     Methods: `autoencoder` (its score, the whole budget), `supervised` (trees on
     `inputs["supervised"]`, the whole budget) and `both` (trees on `inputs["both"]` with the
-    autoencoder, sharing the budget as `training.decision.share_budget` does, with the
+    autoencoder, sharing the budget as `training.fitting.decision.share_budget` does, with the
     validation rows' fraud share as the stage's veto floor). The autoencoder learns from
     normal rows only, so hiding frauds does not change it. Each outcome also records the
     method's spend: the (weighted) share of test transactions it alerts on.
@@ -118,13 +119,12 @@ def hidden_group_recalls(
         fit_rows = without_group(fit, groups, hidden)
         val_rows = without_group(validation, groups, hidden)
         weights = weigh(labels[val_rows])
-        floor = float(labels[val_rows].mean()) if veto else 0.0
+        floor = probability_floor(labels[val_rows], veto)
         probability = {}
         for name in ("supervised", "both"):
             x = inputs[name]
-            trees = fit_trees(x[fit_rows], labels[fit_rows], seed)
-            calibration = fit_calibration(trees.raw_score(x[val_rows]), labels[val_rows])
-            probability[name] = calibration(trees.raw_score(x))
+            stage = fit_stage(x[fit_rows], labels[fit_rows], x[val_rows], labels[val_rows], seed)
+            probability[name] = stage.probability_of_inputs(x)
         supervised = probability["supervised"]
         decision = share_budget(
             probability["both"][val_rows], ae_score[val_rows], rate, share, weights, floor

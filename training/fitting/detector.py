@@ -1,6 +1,7 @@
-"""Fit a detector on rows in memory: splits, scaler, networks, score constants and threshold.
+"""Fit the autoencoder on rows in memory: scaler, networks and the constants of its score.
 
-Pure of file I/O: `training.pipeline` reads the CSV and writes the bundle around it.
+No threshold here: `training.fitting.fit` chooses it once, from the validation scores, with the
+supervised stage's decision when there is one.
 """
 
 from __future__ import annotations
@@ -8,93 +9,63 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from training.config import FitConfig
 from training.console import Log
-from training.scaling import fit_scaler
-from training.scoring import (
+from training.fitting.config import FitConfig
+from training.fitting.scaler import fit_scaler
+from training.scoring.detector import Detector, ScoreOutputs, score_outputs
+from training.scoring.network import (
     CodeDistance,
-    Detector,
     Network,
     ReconstructionDistance,
-    score_contributions,
     squared_errors,
 )
-from training.threshold import Threshold, choose_threshold, parse_strategy
+from training.scoring.scaling import Scaler
 
 
 @dataclass(frozen=True)
-class Splits:
-    """Row indices of the three splits: fit (training), validation and test."""
+class FittedNetworks:
+    """The autoencoder's scaler, networks and feature weights, with the Keras models behind them."""
 
-    fit: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-
-@dataclass(frozen=True)
-class FittedDetector:
-    """A detector with its threshold, the Keras models and histories behind it."""
-
-    detector: Detector
-    threshold: Threshold
+    feature_names: tuple[str, ...]
+    scaler: Scaler
+    networks: tuple[Network, ...]
+    feature_weights: np.ndarray
     models: list
     histories: list[dict[str, list[float]]]
 
+    def outputs(self, features: np.ndarray, residuals: bool = False) -> ScoreOutputs:
+        """Return what one forward pass gives (see `training.scoring.detector.score_outputs`)."""
+        return score_outputs(self.scaler, self.networks, self.feature_weights, features, residuals)
 
-def split_rows(labels: np.ndarray | None, n_rows: int, config: FitConfig) -> Splits:
-    """Split rows into fit / validation / test, stratified by label where labels allow it."""
-    index = np.arange(n_rows)
-    train, test = train_test_split(
-        index,
-        test_size=config.test_size,
-        random_state=config.split_seed,
-        stratify=_stratify(labels, index),
-    )
-    fit, validation = train_test_split(
-        train,
-        test_size=config.validation_size,
-        random_state=config.split_seed,
-        stratify=_stratify(labels, train),
-    )
-    return Splits(np.sort(fit), np.sort(validation), np.sort(test))
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Return the autoencoder's score of raw rows (as `Detector.score`)."""
+        return self.outputs(features).contributions.sum(axis=1)
+
+    def detector(self, threshold: float) -> Detector:
+        """Return the detector that alerts above `threshold`."""
+        return Detector(
+            self.feature_names, self.scaler, self.networks, self.feature_weights, threshold
+        )
 
 
-def _stratify(labels: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
-    if labels is None:
-        return None
-    counts = np.bincount(labels[index], minlength=2)
-    return labels[index] if counts.min() >= 2 else None
-
-
-def training_rows(labels: np.ndarray | None, rows: np.ndarray, config: FitConfig) -> np.ndarray:
-    """Return the rows the networks learn from: normal rows only, or all of them."""
-    normal_only = config.train_on == "normal" or (config.train_on == "auto" and labels is not None)
-    if normal_only and labels is not None:
-        return rows[labels[rows] == 0]
-    return rows
-
-
-def fit_detector(
+def fit_networks(
     features: np.ndarray,
     feature_names: tuple[str, ...],
     fit_rows: np.ndarray,
     validation_rows: np.ndarray,
     config: FitConfig,
     log: Log,
-    validation_labels: np.ndarray | None = None,
-) -> FittedDetector:
-    """Fit the scaler and the networks, then choose the threshold on the validation rows.
+) -> FittedNetworks:
+    """Fit the scaler and the networks on `fit_rows`, the score's constants on `validation_rows`.
 
     Score constants come from the validation rows (clipped like the training rows), or from
     the fit rows when there are none: feature weights (with `inverse_error`, one over each
     feature's mean squared error, so every feature's error is in units of its typical error)
     and the scales of the error and of the two distances (their `score_quantile`, so that every
-    part of the score is on one scale). `validation_labels`, when given, serve threshold
-    strategies that need labels (`recall:R`, `precision:P`).
+    part of the score is on one scale).
     """
-    from training.model import export_layers, fit_autoencoder, layer_widths
+    from training.fitting.network import export_layers, fit_autoencoder, layer_widths
 
     logged = np.array([name in config.log_columns for name in feature_names], dtype=bool)
     if logged.any():
@@ -140,14 +111,7 @@ def fit_detector(
             bare, per_feature, fit_passes, ref_passes, strict=True
         )
     )
-    threshold_rows = validation_rows if len(validation_rows) else fit_rows
-    threshold = choose_threshold(
-        parse_strategy(config.threshold),
-        score_contributions(scaler, networks, weights, features[threshold_rows]).sum(axis=1),
-        validation_labels if len(validation_rows) else None,
-    )
-    detector = Detector(feature_names, scaler, networks, weights, threshold=threshold.value)
-    return FittedDetector(detector, threshold, models, histories)
+    return FittedNetworks(feature_names, scaler, networks, weights, models, histories)
 
 
 def fit_code_distance(

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.errors import DataError
+from training.scoring.errors import DataError
 
 MIN_ROWS = 20
 

@@ -1,6 +1,7 @@
 """The reference article's way, for scale: one Keras `model.predict` per consumed message.
 
-    python -m bench.reference --bootstrap-servers HOST:PORT --topic T --model-dir M [--messages N]
+    python -m bench.keras_per_message --bootstrap-servers HOST:PORT --topic T --model-dir M \
+        [--messages N]
 
 Prints {"rate": messages per second, "messages": N} as JSON. Run by `python -m bench`.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from confluent_kafka import Consumer
 
 from bench.kafka import unique
-from training.bundle import load_bundle
+from training.scoring.bundle import load_detector
 
 
 def main() -> int:
@@ -29,7 +30,7 @@ def main() -> int:
     args = parser.parse_args()
     import keras  # the article's dependency; the product scores without it
 
-    _, detector = load_bundle(args.model_dir)
+    detector = load_detector(args.model_dir)
     model = keras.models.load_model(args.model_dir / "network-0.keras")
     names = detector.feature_names
     model.predict(np.zeros((1, len(names))), verbose=0)  # build the graph before timing

@@ -6,14 +6,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from training.errors import OptionError
-from training.scaling import METHODS
-from training.threshold import parse_strategy
+from training.fitting.scaler import METHODS
+from training.fitting.threshold import parse_strategy
+from training.scoring.errors import OptionError
 
 TRAIN_ON = ("auto", "normal", "all")
 STAGES = ("auto", "autoencoder", "both")
 # Whether the supervised stage may overrule an autoencoder alert on a row it rates below the
-# validation split's fraud share (training/decision.py): base-rate, or none (never).
+# validation split's fraud share (training/scoring/decision.py): base-rate, or none (never).
 VETOES = ("base-rate", "none")
 WEIGHTINGS = ("none", "inverse_error")
 ACTIVATIONS = ("linear", "relu", "tanh", "elu", "sigmoid")

@@ -14,27 +14,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-from training import data
-from training.config import PRESETS, FitConfig
-from training.decision import (
-    COMBINED_CUT,
-    DEFAULT_SHARE,
-    probability_floor,
-    rate_threshold,
-    share_budget,
-)
-from training.fitting import fit_detector, split_rows
-from training.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
-from training.scoring import Detector
-from training.supervised import (
+from training.comparison.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
+from training.datasets.dataset import Dataset
+from training.fitting.config import PRESETS, FitConfig
+from training.fitting.decision import probability_floor, rate_threshold, share_budget
+from training.fitting.detector import FittedNetworks, fit_networks
+from training.fitting.splits import split_rows
+from training.fitting.stage import MIN_FRAUDS, fit_stage, fit_trees
+from training.fitting.threshold import parse_strategy
+from training.scoring.decision import COMBINED_CUT, DEFAULT_SHARE
+from training.scoring.stage import (
     DEFAULT_INPUTS,
-    MIN_FRAUDS,
     Calibration,
+    SupervisedStage,
     autoencoder_outputs,
-    fit_calibration,
-    fit_trees,
 )
-from training.threshold import parse_strategy
 
 GROUPS = 3
 
@@ -54,17 +48,16 @@ def _rate() -> float:
     return parse_strategy(PRESETS["default"].threshold).target
 
 
-def _probability(x_fit, y_fit, x_val, y_val, seed: int):
-    """Fit trees and calibrate them; without validation frauds keep the raw log-odds link."""
-    trees = fit_trees(x_fit, y_fit, seed)
+def _probability(x_fit, y_fit, x_val, y_val, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Fit the stage; without validation frauds keep the trees' raw log-odds link."""
     if 0 < int(y_val.sum()) < len(y_val):
-        calibration = fit_calibration(trees.raw_score(x_val), y_val)
+        stage = fit_stage(x_fit, y_fit, x_val, y_val, seed)
     else:
-        calibration = Calibration(1.0, 0.0)
-    return lambda x: calibration(trees.raw_score(x))
+        stage = SupervisedStage(fit_trees(x_fit, y_fit, seed), Calibration(1.0, 0.0), "raw")
+    return stage.probability_of_inputs
 
 
-def supervised_method(dataset: data.Dataset, fit_rows, validation_rows, seed: int):
+def supervised_method(dataset: Dataset, fit_rows, validation_rows, seed: int):
     """Fit the stage's trees on the raw features only: what labels alone achieve."""
     labels = dataset.require_labels("compare")
     x = dataset.features
@@ -80,7 +73,7 @@ def supervised_method(dataset: data.Dataset, fit_rows, validation_rows, seed: in
 def both_method(config: FitConfig = PRESETS["default"]):
     """Return a Method that fits what `fit` builds; below MIN_FRAUDS frauds, the autoencoder."""
 
-    def fit(dataset: data.Dataset, fit_rows, validation_rows, seed: int):
+    def fit(dataset: Dataset, fit_rows, validation_rows, seed: int):
         labels = dataset.require_labels("compare")
         x = dataset.features
         detector = _autoencoder(dataset, fit_rows, validation_rows, config, seed)
@@ -115,10 +108,12 @@ def both_method(config: FitConfig = PRESETS["default"]):
 # Fitted autoencoders by (data, rows, config, seed): `both` and the new-fraud protocol fit the
 # same one on the same seed's split, and a network is the slowest thing compare fits. A few
 # small weight matrices per seed; one compare run fills it.
-_FITTED: dict[tuple, Detector] = {}
+_FITTED: dict[tuple, FittedNetworks] = {}
 
 
-def _autoencoder(dataset, fit_rows, validation_rows, config: FitConfig, seed: int) -> Detector:
+def _autoencoder(
+    dataset, fit_rows, validation_rows, config: FitConfig, seed: int
+) -> FittedNetworks:
     """Fit the autoencoder as `fit` does with labels: on normal rows only."""
     labels = dataset.require_labels("compare")
     seeded = dataclasses.replace(config, seed=seed * 1000)
@@ -126,14 +121,14 @@ def _autoencoder(dataset, fit_rows, validation_rows, config: FitConfig, seed: in
     normal_val = validation_rows[labels[validation_rows] == 0]
     key = (id(dataset), normal_fit.tobytes(), normal_val.tobytes(), seeded)
     if key not in _FITTED:
-        _FITTED[key] = fit_detector(
+        _FITTED[key] = fit_networks(
             dataset.features, dataset.feature_names, normal_fit, normal_val, seeded, lambda _: None
-        ).detector
+        )
     return _FITTED[key]
 
 
 def run_new_fraud(
-    dataset: data.Dataset,
+    dataset: Dataset,
     seeds: int,
     weigh: Callable[[np.ndarray], np.ndarray | None],
     log: Callable[[str], None],

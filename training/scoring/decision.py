@@ -3,21 +3,19 @@
 A row alerts when its probability is above the stage's threshold, or when its autoencoder
 score is above its own (or is not a number) and the supervised stage does not rule the row
 out: its probability is at least the stage's floor, the share of frauds in the validation
-rows (what the stage would say of a row it knows nothing about). The two thresholds share one
-alert budget, a share A of transactions (`--threshold rate:A`): the supervised stage spends up
-to `share` of it on the rows it is surest of, and the autoencoder spends the rest on the
-highest-scoring rows the supervised stage did not alert on. Both thresholds are chosen on the
-validation split.
+rows (what the stage would say of a row it knows nothing about). How the thresholds are
+chosen, sharing one alert budget, is `training.fitting.decision`'s business.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from training.scoring import is_alert
+from training.scoring.detector import is_alert
 
 SUPERVISED = "supervised"
 AUTOENCODER = "autoencoder"
@@ -102,86 +100,39 @@ class Decision:
             "probability_floor": self.probability_floor,
         }
 
+    @classmethod
+    def from_dict(cls, entry: Any, score_threshold: float) -> Decision:
+        """Read a bundle's decision entry, which must agree with the autoencoder's threshold.
 
-def rate_threshold(values: np.ndarray, rate: float, weights: np.ndarray | None = None) -> float:
-    """Return the threshold that alerts (value > threshold) on at most a weighted share `rate`.
+        Raises:
+            ValueError: what is wrong with the entry, in one sentence.
 
-    `weights` re-weight rows (for example to a production prevalence); None counts every row
-    once. Ties are kept together, so the share reached may be below `rate`.
-
-    >>> rate_threshold(np.array([5.0, 4.0, 3.0, 2.0]), 0.5)
-    3.0
-    >>> rate_threshold(np.array([5.0, 4.0, 3.0, 2.0]), 0.5, np.array([1.0, 3.0, 1.0, 1.0]))
-    4.0
-    """
-    values = np.asarray(values, dtype=np.float64)
-    weights = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
-    order = np.argsort(-values, kind="stable")
-    ranked = values[order]
-    spent = np.cumsum(weights[order]) / weights.sum()
-    # A cut after position i alerts on ranked[: i + 1]; allowed where the spend fits the
-    # budget and the next value is strictly lower (ties go together).
-    fits = (spent <= rate * (1 + 1e-12)) & np.append(ranked[1:] < ranked[:-1], True)
-    allowed = np.flatnonzero(fits)
-    if allowed.size == 0:
-        return float(np.nextafter(ranked[0], np.inf))
-    cut = int(allowed[-1])
-    if cut + 1 < len(ranked):
-        return float(ranked[cut + 1])
-    return float(np.nextafter(ranked[cut], -np.inf))
-
-
-def share_budget(
-    probability: np.ndarray,
-    score: np.ndarray,
-    rate: float,
-    share: float = DEFAULT_SHARE,
-    weights: np.ndarray | None = None,
-    probability_floor: float = 0.0,
-) -> Decision:
-    """Choose both thresholds on validation rows so that together they alert on a share `rate`.
-
-    The supervised stage takes up to `share * rate`; the autoencoder then takes what is left
-    of `rate`, counted over all rows, from the rows the supervised stage did not alert on.
-    Rows below `probability_floor` that the autoencoder would flag are vetoed afterwards, so
-    the decision spends at most `rate`.
-
-    >>> d = share_budget(np.array([.9, .8, .1, .1]), np.array([1., 1., 5., 4.]), 0.5, 0.5)
-    >>> d.probability_threshold, d.score_threshold
-    (0.8, 4.0)
-    """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"the supervised share of the budget must be in [0, 1], got {share}")
-    probability = np.asarray(probability, dtype=np.float64)
-    score = np.asarray(score, dtype=np.float64)
-    weights = np.ones(len(score)) if weights is None else np.asarray(weights, dtype=np.float64)
-    t_p = rate_threshold(probability, share * rate, weights)
-    taken = probability > t_p
-    spent = float(weights[taken].sum() / weights.sum())
-    rest = ~taken
-    left = max(rate - spent, 0.0) * weights.sum() / weights[rest].sum() if rest.any() else 0.0
-    if rest.any():
-        t_s = rate_threshold(score[rest], left, weights[rest])
-    else:
-        t_s = float(np.nextafter(score.max(), np.inf))
-    return Decision(t_p, t_s, share, probability_floor)
+        >>> Decision.from_dict({"probability_threshold": 0.5, "score_threshold": 3.0,
+        ...                     "share": 0.9}, 3.0)
+        Decision(probability_threshold=0.5, score_threshold=3.0, share=0.9, probability_floor=0.0)
+        """
+        if not isinstance(entry, dict):
+            raise ValueError("the stage needs a 'decision' object with two thresholds")
+        values = [entry.get(k) for k in ("probability_threshold", "score_threshold", "share")]
+        if not all(_is_number(v) for v in values):
+            raise ValueError("decision thresholds and share must be numbers")
+        p, s, share = (float(v) for v in values)  # type: ignore[arg-type]
+        # A probability threshold of 1 or more is allowed: the stage then never alerts alone.
+        if not (math.isfinite(p) and p >= 0 and 0 <= share <= 1):
+            raise ValueError("decision probability_threshold or share is out of range")
+        if s != score_threshold:
+            raise ValueError("decision score_threshold differs from threshold.value")
+        # Bundles written before the veto floor have none: 0 vetoes nothing.
+        floor = entry.get("probability_floor", 0.0)
+        if not _is_number(floor):
+            raise ValueError("decision probability_floor must be a number")
+        if not 0 <= floor <= 1:
+            raise ValueError("decision probability_floor must be in [0, 1]")
+        return cls(p, s, share, float(floor))
 
 
-def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
-    """Return row weights under which frauds make up `prevalence` of the total weight.
-
-    Frauds weigh 1 and normal rows what makes the share right, so a budget or a precision
-    computed with these weights is what a sample at that prevalence would show.
-
-    >>> prevalence_weights(np.array([1, 0, 0]), 0.2).tolist()
-    [1.0, 2.0, 2.0]
-    """
-    labels = np.asarray(labels)
-    frauds = float(labels.sum())
-    normals = float(len(labels) - frauds)
-    if frauds == 0 or normals == 0 or not 0 < prevalence < 1:
-        return np.ones(len(labels))
-    return np.where(labels == 1, 1.0, frauds * (1 - prevalence) / (prevalence * normals))
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def reasons(raised_by: dict[str, np.ndarray]) -> list[list[str]]:
@@ -201,14 +152,3 @@ def raised(raised_by: dict[str, np.ndarray]) -> np.ndarray:
     array([ True, False])
     """
     return np.logical_or.reduce(list(raised_by.values()))
-
-
-def probability_floor(validation_labels: np.ndarray, veto: bool) -> float:
-    """Return the stage's veto floor: the validation split's fraud share, or 0 without a veto.
-
-    The stage rules a row out when it is less likely fraud than a row it knows nothing about.
-
-    >>> probability_floor(np.array([1, 0, 0, 0]), veto=True), probability_floor(np.ones(2), False)
-    (0.25, 0.0)
-    """
-    return float(np.mean(validation_labels)) if veto else 0.0

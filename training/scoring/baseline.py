@@ -1,8 +1,9 @@
-"""What a bundle expects of the scores it will see live: a reference histogram and alert ratio.
+"""What a bundle expects of the scores it will see live: a score baseline and an alert ratio.
 
-The reference histogram holds where the scores of held-out normal rows fell, in bins cut at
-their deciles; the consumer bins its recent scores the same way and compares the two shares
-(the population stability index) to tell when the input has drifted from training.
+The score baseline is a histogram of where the scores of held-out normal rows fell, in bins cut
+at their deciles; the consumer bins its recent scores the same way and compares the two shares
+(the population stability index) to tell when the input has drifted from training. In the
+manifest it is the `score_reference` entry (the name older bundles carry).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 import numpy as np
 
 BINS = 10
-MIN_ROWS = 50  # fewer held-out normal scores than this make too rough a reference to keep
+MIN_ROWS = 50  # fewer held-out normal scores than this make too rough a baseline to keep
 
 
 @dataclass(frozen=True)
-class ScoreReference:
+class ScoreBaseline:
     """Bins of the score line and the share of held-out normal scores in each.
 
     `edges` are the inner bin edges, increasing; bin i holds scores in [edges[i-1], edges[i])
@@ -38,7 +39,7 @@ class ScoreReference:
         }
 
     @classmethod
-    def from_dict(cls, entry: Any) -> ScoreReference:
+    def from_dict(cls, entry: Any) -> ScoreBaseline:
         """Read and check a manifest entry.
 
         Raises:
@@ -62,10 +63,10 @@ class ScoreReference:
         return cls(edges, shares, rows)
 
 
-def score_reference(scores: np.ndarray, bins: int = BINS) -> ScoreReference | None:
-    """Return the reference histogram of `scores`, or None when fewer than MIN_ROWS are finite.
+def score_baseline(scores: np.ndarray, bins: int = BINS) -> ScoreBaseline | None:
+    """Return the baseline histogram of `scores`, or None when fewer than MIN_ROWS are finite.
 
-    >>> ref = score_reference(np.arange(100.0), bins=4)
+    >>> ref = score_baseline(np.arange(100.0), bins=4)
     >>> ref.edges.tolist(), ref.shares.tolist()
     ([24.75, 49.5, 74.25], [0.25, 0.25, 0.25, 0.25])
     """
@@ -75,22 +76,22 @@ def score_reference(scores: np.ndarray, bins: int = BINS) -> ScoreReference | No
         return None
     edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
     counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
-    return ScoreReference(edges, counts / len(finite), len(finite))
+    return ScoreBaseline(edges, counts / len(finite), len(finite))
 
 
-def held_out_reference(scores: np.ndarray, labels: np.ndarray | None) -> ScoreReference | None:
-    """Return the reference of the normal rows among held-out `scores` (all rows if unlabelled)."""
-    return score_reference(scores if labels is None else scores[np.asarray(labels) == 0])
+def held_out_baseline(scores: np.ndarray, labels: np.ndarray | None) -> ScoreBaseline | None:
+    """Return the baseline of the normal rows among held-out `scores` (all rows if unlabelled)."""
+    return score_baseline(scores if labels is None else scores[np.asarray(labels) == 0])
 
 
-def reference_of(manifest: dict[str, Any]) -> ScoreReference | None:
-    """Return a manifest's score reference; None for bundles written before it existed.
+def baseline_of(manifest: dict[str, Any]) -> ScoreBaseline | None:
+    """Return a manifest's score baseline; None for bundles written before it existed.
 
     Raises:
         ValueError: the entry is malformed.
     """
     entry = manifest.get("score_reference")
-    return None if entry is None else ScoreReference.from_dict(entry)
+    return None if entry is None else ScoreBaseline.from_dict(entry)
 
 
 def expected_alert_ratio(manifest: dict[str, Any]) -> float | None:

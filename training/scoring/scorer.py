@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.decision import AUTOENCODER, Decision, raised, reasons
-from training.scoring import Detector, is_alert
-from training.supervised import SupervisedStage
+from training.scoring.decision import AUTOENCODER, Decision, raised, reasons
+from training.scoring.detector import Detector, is_alert
+from training.scoring.stage import SupervisedStage
 
 
 @dataclass(frozen=True)

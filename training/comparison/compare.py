@@ -25,19 +25,20 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from training import data
-from training.config import PRESETS, FitConfig
+from training.comparison.methods import both_method, supervised_method
 from training.console import Log, quiet
-from training.fitting import Splits, fit_detector, split_rows
-from training.metrics import ULB_PREVALENCE, at_prevalence
-from training.scaling import fit_scaler
-from training.stage_methods import both_method, supervised_method
-from training.threshold import choose_threshold, parse_strategy
+from training.datasets.dataset import Dataset
+from training.evaluation.metrics import ULB_PREVALENCE, at_prevalence
+from training.fitting.config import PRESETS, FitConfig
+from training.fitting.detector import fit_networks
+from training.fitting.scaler import fit_scaler
+from training.fitting.splits import Splits, split_rows
+from training.fitting.threshold import choose_threshold, parse_strategy
 
 PROTOCOLS = ("unsupervised", "normal", "production")
 # fit(dataset, fit_rows, validation_rows, seed) -> score(features) -> scores
 Score = Callable[[np.ndarray], np.ndarray]
-Method = Callable[[data.Dataset, np.ndarray, np.ndarray, int], Score]
+Method = Callable[[Dataset, np.ndarray, np.ndarray, int], Score]
 OnScores = Callable[[str, str, int, np.ndarray, np.ndarray], None]
 
 
@@ -62,10 +63,10 @@ def autoencoder_method(config: FitConfig) -> Method:
 
     def fit(dataset, fit_rows, validation_rows, seed):
         seeded = dataclasses.replace(config, seed=seed * 1000)
-        fitted = fit_detector(
+        fitted = fit_networks(
             dataset.features, dataset.feature_names, fit_rows, validation_rows, seeded, quiet
         )
-        return fitted.detector.score
+        return fitted.score
 
     return fit
 
@@ -105,7 +106,7 @@ LABELLED_METHODS: dict[str, Method] = {
     # The same without the stage's veto (`fit --veto none`): either stage alerts on its own.
     "both_no_veto": both_method(dataclasses.replace(PRESETS["default"], veto="none")),
 }
-# Recall on a hidden group of frauds at the alert budget (`training.stage_methods`).
+# Recall on a hidden group of frauds at the alert budget (`training.comparison.methods`).
 NEW_FRAUD = "new_fraud"
 
 
@@ -150,7 +151,7 @@ def protocol_splits(labels: np.ndarray, protocol: str, prevalence: float, seed: 
 
 
 def run_comparison(
-    dataset: data.Dataset,
+    dataset: Dataset,
     seeds: int,
     protocols: tuple[str, ...],
     methods: dict[str, Method],

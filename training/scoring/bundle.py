@@ -3,16 +3,19 @@
 Layout::
 
     manifest.json      schema version, model version, features, scaler, networks, threshold,
-                       metrics, training settings, data fingerprint, library versions
+                       metrics, training settings, data fingerprint, library versions, and the
+                       supervised stage's entry (inputs, calibration, decision) when it has one
     weights.npz        every network's dense kernels and biases (numpy, allow_pickle=False)
+    supervised.txt     the supervised stage's trees in LightGBM's text format, when it has one
     network-N.keras    each network in Keras' native format, for inspection and retraining
     metrics.json, history.json, *.png   the evaluation report
+
+A bundle without the `supervised` entry scores with the autoencoder alone (without LightGBM).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import platform
@@ -27,23 +30,27 @@ from typing import Any
 
 import numpy as np
 
-from training.errors import BundleError
-from training.reference import reference_of
-from training.scaling import Scaler
-from training.scoring import (
-    ACTIVATIONS,
-    CodeDistance,
-    Dense,
-    Detector,
-    Network,
-    ReconstructionDistance,
+from training.scoring.baseline import baseline_of
+from training.scoring.decision import Decision
+from training.scoring.detector import Detector
+from training.scoring.errors import BundleError
+from training.scoring.scaling import Scaler
+from training.scoring.scorer import Scorer
+from training.scoring.stage import StageError, SupervisedStage, stage_from_dict, stage_to_dict
+from training.scoring.weights import (
+    MANIFEST,
+    WEIGHTS,
+    finite,
+    load_network,
+    network_spec,
+    weights_bytes,
 )
 
 SCHEMA_VERSION = 2
 # Version 1 is version 2 without the scaler's log mask and the reconstruction distance.
 READABLE_VERSIONS = (1, 2)
-MANIFEST = "manifest.json"
-WEIGHTS = "weights.npz"
+STAGE_FILE = "supervised.txt"
+STAGE_ENTRY = "supervised"
 
 
 def save_bundle(
@@ -61,7 +68,7 @@ def save_bundle(
     target = Path(target)
     if target.exists():
         raise BundleError(f"{target}: already exists; choose a new --model-dir or remove it")
-    weights = _weights_bytes(detector)
+    weights = weights_bytes(detector)
     created = datetime.now(UTC)
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -70,19 +77,7 @@ def save_bundle(
         "features": list(detector.feature_names),
         "scaler": detector.scaler.to_dict(),
         "feature_weights": detector.feature_weights.tolist(),
-        "networks": [
-            {
-                "error_scale": network.error_scale,
-                "code_layer": network.code_layer,
-                "distance_scale": None if network.distance is None else network.distance.scale,
-                "reconstruction_scale": None if network.spread is None else network.spread.scale,
-                "layers": [
-                    {"units": int(layer.bias.shape[0]), "activation": layer.activation}
-                    for layer in network.layers
-                ],
-            }
-            for network in detector.networks
-        ],
+        "networks": [network_spec(network) for network in detector.networks],
         "weights_file": WEIGHTS,
         "score": (
             "scaled = (signed_log(features) - scaler.center) / scaler.scale, where signed_log "
@@ -158,7 +153,7 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
         feature_weights = np.asarray(manifest["feature_weights"], dtype=np.float64)
         threshold = float(manifest["threshold"]["value"])
         networks = tuple(
-            _load_network(path, manifest, i, spec) for i, spec in enumerate(manifest["networks"])
+            load_network(path, manifest, i, spec) for i, spec in enumerate(manifest["networks"])
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise BundleError(f"{file}: malformed entry ({exc!r})") from exc
@@ -170,10 +165,10 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
     ):
         raise BundleError(f"{file}: scaler or feature weights do not match {n} features")
     _check_log_mask(file, manifest, n)
-    _check_score_reference(file, manifest)
-    if not (_finite(scaler.center) and _finite(scaler.scale) and (scaler.scale > 0).all()):
+    _check_score_baseline(file, manifest)
+    if not (finite(scaler.center) and finite(scaler.scale) and (scaler.scale > 0).all()):
         raise BundleError(f"{file}: scaler values must be finite with positive scales")
-    if not (_finite(feature_weights) and (feature_weights >= 0).all()):
+    if not (finite(feature_weights) and (feature_weights >= 0).all()):
         raise BundleError(f"{file}: feature weights must be finite and not negative")
     if not networks or not np.isfinite(threshold):
         raise BundleError(f"{file}: needs at least one network and a finite threshold")
@@ -189,6 +184,54 @@ def load_bundle(path: str | Path) -> tuple[dict[str, Any], Detector]:
     return manifest, detector
 
 
+def load_scorer(path: str | Path) -> tuple[dict[str, Any], Scorer]:
+    """Load a bundle as a Scorer: the autoencoder, and the supervised stage when it has one.
+
+    Raises BundleError naming the file and the problem.
+    """
+    path = Path(path)
+    manifest, detector = load_bundle(path)
+    entry = manifest.get(STAGE_ENTRY)
+    if entry is None:
+        return manifest, Scorer(detector)
+    where = path / MANIFEST
+    if not isinstance(entry, dict):
+        raise BundleError(f"{where}: the {STAGE_ENTRY!r} entry must be an object")
+    try:
+        decision = Decision.from_dict(entry.get("decision"), detector.threshold)
+    except ValueError as exc:
+        raise BundleError(f"{where}: {exc}") from exc
+    model_file = path / STAGE_FILE
+    if entry.get("model_file") != STAGE_FILE:
+        raise BundleError(f"{where}: the stage's model_file must be {STAGE_FILE!r}")
+    try:
+        text = model_file.read_text()
+    except FileNotFoundError:
+        raise BundleError(f"{model_file}: missing; the bundle is incomplete") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{model_file}: unreadable ({exc})") from exc
+    try:
+        stage = stage_from_dict(entry, text, detector.feature_names)
+    except StageError as exc:
+        raise BundleError(f"{model_file}: {exc}") from exc
+    return manifest, Scorer(detector, stage, decision)
+
+
+def stage_entry(
+    stage: SupervisedStage, decision: Decision, feature_names: tuple[str, ...]
+) -> dict[str, Any]:
+    """Return the manifest entry for a stage and the decision that joins it to the autoencoder."""
+    return stage_to_dict(stage, feature_names) | {
+        "model_file": STAGE_FILE,
+        "decision": decision.to_dict(),
+    }
+
+
+def write_stage(staging: Path, stage: SupervisedStage) -> None:
+    """Write the stage's model text into a bundle being staged."""
+    (staging / STAGE_FILE).write_text(stage.trees.to_text())
+
+
 def _check_log_mask(file: Path, manifest: dict[str, Any], n: int) -> None:
     """From version 2 on, the scaler must say, with one JSON boolean per feature, what it logs."""
     if manifest["schema_version"] < 2:
@@ -198,10 +241,10 @@ def _check_log_mask(file: Path, manifest: dict[str, Any], n: int) -> None:
         raise BundleError(f"{file}: scaler 'log' must be a list of {n} booleans, one per feature")
 
 
-def _check_score_reference(file: Path, manifest: dict[str, Any]) -> None:
-    """The optional score reference (the consumer's drift baseline) must be well formed."""
+def _check_score_baseline(file: Path, manifest: dict[str, Any]) -> None:
+    """The optional score baseline (the consumer's drift baseline) must be well formed."""
     try:
-        reference_of(manifest)
+        baseline_of(manifest)
     except ValueError as exc:
         raise BundleError(f"{file}: 'score_reference' {exc}") from exc
 
@@ -215,104 +258,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def _load_network(path: Path, manifest: dict, index: int, spec: dict) -> Network:
-    weights_file = path / manifest.get("weights_file", WEIGHTS)
-    error_scale = _scale(path, index, spec, "error_scale")
-    distance_scale = _scale(path, index, spec, "distance_scale")
-    reconstruction_scale = _scale(path, index, spec, "reconstruction_scale")
-    try:
-        with np.load(weights_file, allow_pickle=False) as arrays:
-            layers = []
-            for j, layer in enumerate(spec["layers"]):
-                if layer["activation"] not in ACTIVATIONS:
-                    raise BundleError(
-                        f"{path / MANIFEST}: unknown activation {layer['activation']!r}"
-                    )
-                kernel = arrays[f"network{index}_layer{j}_kernel"].astype(np.float64)
-                bias = arrays[f"network{index}_layer{j}_bias"].astype(np.float64)
-                if kernel.ndim != 2 or bias.shape != (kernel.shape[1],):
-                    raise BundleError(
-                        f"{weights_file}: network {index} layer {j} has kernel "
-                        f"{kernel.shape} and bias {bias.shape}; they do not fit"
-                    )
-                if not (_finite(kernel) and _finite(bias)):
-                    raise BundleError(f"{weights_file}: network {index} layer {j} is not finite")
-                layers.append(Dense(kernel, bias, layer["activation"]))
-            distance = None
-            if distance_scale is not None:
-                distance = CodeDistance(
-                    arrays[f"network{index}_code_center"].astype(np.float64),
-                    arrays[f"network{index}_code_precision"].astype(np.float64),
-                    distance_scale,
-                )
-            spread = None
-            if reconstruction_scale is not None:
-                spread = ReconstructionDistance(
-                    arrays[f"network{index}_reconstruction_center"].astype(np.float64),
-                    reconstruction_scale,
-                )
-    except FileNotFoundError:
-        raise BundleError(f"{weights_file}: missing; the bundle is incomplete") from None
-    except KeyError as exc:
-        raise BundleError(f"{weights_file}: lacks array {exc}; the bundle is incomplete") from exc
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{weights_file}: unreadable ({exc})") from exc
-    if error_scale is None or not (np.isfinite(error_scale) and error_scale > 0):
-        raise BundleError(f"{path / MANIFEST}: network {index} needs a positive error_scale")
-    code_layer = int(spec.get("code_layer", 0))
-    if not 0 <= code_layer < len(layers):
-        raise BundleError(f"{path / MANIFEST}: network {index} code_layer is out of range")
-    if distance is not None:
-        width = layers[code_layer].bias.shape[0]
-        if distance.center.shape != (width,) or distance.precision.shape != (width, width):
-            raise BundleError(f"{weights_file}: network {index} code arrays do not match its code")
-        if not (_finite(distance.center) and _finite(distance.precision)):
-            raise BundleError(f"{weights_file}: network {index} code arrays are not finite")
-        if not (np.isfinite(distance.scale) and distance.scale > 0):
-            raise BundleError(f"{path / MANIFEST}: network {index} distance_scale must be positive")
-    if spread is not None:
-        if spread.center.shape != (layers[-1].bias.shape[0],) or not _finite(spread.center):
-            raise BundleError(
-                f"{weights_file}: network {index} reconstruction center must be finite, "
-                "one value per feature"
-            )
-        if not (np.isfinite(spread.scale) and spread.scale > 0):
-            raise BundleError(
-                f"{path / MANIFEST}: network {index} reconstruction_scale must be positive"
-            )
-    return Network(tuple(layers), error_scale, code_layer, distance, spread)
-
-
-def _scale(path: Path, index: int, spec: dict, key: str) -> float | None:
-    """Read an optional scale of a network's spec; a value that is not a number names the key."""
-    value = spec.get(key) if isinstance(spec, dict) else None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BundleError(f"{path / MANIFEST}: network {index} {key} must be a number")
-    return float(value)
-
-
-def _finite(array: np.ndarray) -> bool:
-    return bool(np.isfinite(array).all())
-
-
-def _weights_bytes(detector: Detector) -> bytes:
-    arrays = {}
-    for i, network in enumerate(detector.networks):
-        for j, layer in enumerate(network.layers):
-            arrays[f"network{i}_layer{j}_kernel"] = layer.kernel
-            arrays[f"network{i}_layer{j}_bias"] = layer.bias
-        if network.distance is not None:
-            arrays[f"network{i}_code_center"] = network.distance.center
-            arrays[f"network{i}_code_precision"] = network.distance.precision
-        if network.spread is not None:
-            arrays[f"network{i}_reconstruction_center"] = network.spread.center
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getvalue()
 
 
 @contextmanager

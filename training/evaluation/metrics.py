@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.scoring import is_alert
+from training.scoring.detector import is_alert
 
 # The fraud rate of the full ULB credit-card data set: 492 frauds in 284,807 transactions.
 ULB_PREVALENCE = 0.00173
@@ -181,3 +181,17 @@ def _finite(scores: np.ndarray) -> np.ndarray:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def stage_summary(metrics: dict[str, Any]) -> str:
+    """Return the test split's line per stage: ROC AUC, AP, precision and recall at the alerts."""
+    lines = ["stage        ROC AUC    AP   precision  recall  (test split, alerts of the stage)"]
+    for name in ("supervised", "both"):
+        m = metrics[name].get("test", {})
+        if m.get("roc_auc") is None:
+            continue
+        lines.append(
+            f"{name:<11} {m['roc_auc']:>8.4f} {m['average_precision']:>6.3f} "
+            f"{m['precision']:>10.3f} {m['recall']:>7.3f}"
+        )
+    return "\n".join(lines)
