@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import Source
+from consumer.kafka import Source, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition
@@ -128,7 +128,7 @@ class AtLeastOnce:
             results = self.source.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # Retried at the next commit or on revoke; at worst the next owner repeats the work.
-            self._commit_failed([], str(exc.args[0]))
+            self._commit_failed([], error_text(exc))
             return
         self.crash("after_commit")
         # A synchronous commit can succeed as a call yet fail for some partitions.

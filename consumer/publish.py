@@ -13,7 +13,14 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from consumer.alerts import Outputs
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error, is_fenced
+from consumer.kafka import (
+    DeliveryCallback,
+    Headers,
+    Sink,
+    fatal_error,
+    is_fenced,
+    kafka_error,
+)
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
@@ -44,8 +51,8 @@ def produce(
         except BufferError:  # local queue full: let deliveries drain, then retry
             sink.poll(QUEUE_FULL_WAIT_S)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and is_fenced(error):
+            error = kafka_error(exc)
+            if error is not None and is_fenced(error):
                 raise fatal_error(f"produce to {topic}", error) from exc
             raise ProduceRefused(f"cannot produce to {topic}: {exc}") from exc
 

@@ -13,11 +13,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from consumer.checkpoint import CrashPoint, commit_before_revoke, no_crash, partition_keys
 from consumer.errors import KafkaClientError, ProduceRefused
-from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error, is_fenced
+from consumer.kafka import (
+    TransactionalSink,
+    TransactionalSource,
+    error_text,
+    fatal_error,
+    is_fenced,
+    kafka_error,
+)
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition, first_offsets
@@ -192,7 +199,7 @@ class ExactlyOnce:
         try:
             committed = self.source.committed(partitions, COMMITTED_TIMEOUT_S) if partitions else []
         except KafkaException as exc:
-            log_event("rewind_to_transaction_start", logging.WARNING, reason=_reason(exc))
+            log_event("rewind_to_transaction_start", logging.WARNING, reason=error_text(exc))
             committed = partitions  # offsets unknown (-1001): where the transaction began
         for tp in committed:
             key = (tp.topic, tp.partition)
@@ -250,7 +257,7 @@ class ExactlyOnce:
             try:
                 self.producer.abort_transaction(self.timeout)
             except KafkaException as exc:
-                log_event("abort_failed", logging.WARNING, reason=_reason(exc))
+                log_event("abort_failed", logging.WARNING, reason=error_text(exc))
             self.open = False
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
@@ -270,7 +277,7 @@ class ExactlyOnce:
                 call()
                 return
             except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                error = kafka_error(exc)
                 if error is None:
                     raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
                 if error.fatal():
@@ -321,8 +328,3 @@ class _Unusable(Exception):
 
 class _AbortNeeded(Exception):
     """The open transaction must be aborted (librdkafka's txn_requires_abort)."""
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else exc
-    return error.str() if isinstance(error, KafkaError) else str(error)
