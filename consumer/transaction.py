@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaException, Message, TopicPartition
 
-from consumer.checkpoint import CrashPoint, commit_before_revoke, no_crash, partition_keys
+from consumer.checkpoint import (
+    CommitInterval,
+    CrashPoint,
+    commit_before_revoke,
+    no_crash,
+    partition_keys,
+)
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.kafka import (
     TransactionalSink,
@@ -75,7 +81,6 @@ class ExactlyOnce:
         self.new_producer = new_producer
         self.publisher = publisher
         self.metrics = metrics
-        self.commit_interval = commit_interval
         self.timeout = timeout
         self.crash = crash
         self.monotonic = monotonic
@@ -86,7 +91,7 @@ class ExactlyOnce:
         self.failed = False
         self.unusable = False
         self.replacements = 0  # in a row, since the last commit
-        self.last_commit = monotonic()
+        self.interval = CommitInterval(commit_interval, monotonic)
 
     def start(self) -> None:
         """Register the transactional.id, fencing older instances and aborting their leftovers.
@@ -116,9 +121,8 @@ class ExactlyOnce:
         """
         if self.failed or not self.open:
             return
-        if not force and self.monotonic() - self.last_commit < self.commit_interval:
+        if not self.interval.due(force):
             return
-        self.last_commit = self.monotonic()
         pending = self.offsets.pending()
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
