@@ -9,7 +9,6 @@ consumer, and a producer left unusable by another fatal error is replaced.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -22,23 +21,21 @@ from consumer.checkpoint import (
     no_crash,
     partition_keys,
 )
-from consumer.errors import KafkaClientError, ProduceRefused
-from consumer.kafka import (
-    TransactionalSink,
-    TransactionalSource,
-    error_text,
-    fatal_error,
-    is_fenced,
-    kafka_error,
-)
+from consumer.errors import FencedError, KafkaClientError, ProduceRefused
+from consumer.kafka import TransactionalSink, TransactionalSource, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition, first_offsets
 from consumer.publish import Publisher
+from consumer.retry import (
+    RETRY_WAIT_S,
+    AbortNeededError,
+    CallStuckError,
+    ProducerUnusableError,
+    TransactionCalls,
+    run_bounded,
+)
 
-RETRY_WAIT_S = 0.5
-STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
-RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
 COMMITTED_TIMEOUT_S = 5.0  # asking the group's committed offsets to rewind to
 MAX_REPLACEMENTS = 3  # producers replaced in a row, without a commit in between, before stopping
 
@@ -59,7 +56,7 @@ class ExactlyOnce:
         publisher: its delivery failures are reset with each transaction.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
-        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`) or
+        new_producer: builds a replacement for a producer stuck in a call (see `run_bounded`) or
             left unusable by a fatal error.
     """
 
@@ -83,8 +80,8 @@ class ExactlyOnce:
         self.metrics = metrics
         self.timeout = timeout
         self.crash = crash
-        self.monotonic = monotonic
         self.sleep = sleep
+        self.calls = TransactionCalls(monotonic, sleep)
         self.offsets = OffsetTracker()
         self.starts: dict[Partition, int] = {}  # where the open transaction began, to rewind
         self.open = False
@@ -101,7 +98,7 @@ class ExactlyOnce:
         """
         try:
             self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
-        except _Unusable as exc:
+        except ProducerUnusableError as exc:
             raise KafkaClientError(f"fatal Kafka error in {exc}") from exc
 
     def begin(self) -> None:
@@ -132,23 +129,24 @@ class ExactlyOnce:
                 # Aborting and scoring the batches again is safe, and rarely needed.
                 self._call(
                     "send_offsets_to_transaction",
-                    lambda: self._bounded(
+                    lambda: run_bounded(
                         lambda: self.producer.send_offsets_to_transaction(
                             offsets, metadata, self.timeout
-                        )
+                        ),
+                        self.timeout,
                     ),
                     retry=False,
                 )
             self.crash("before_commit")
             self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
-        except _AbortNeeded as exc:
+        except AbortNeededError as exc:
             self.abort(str(exc))
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
             return
-        except _Stuck:
+        except CallStuckError:
             self.replace_producer(f"a transactional call hung for over {self.timeout:g}s")
             return
-        except _Unusable as exc:
+        except ProducerUnusableError as exc:
             self.replace_producer(str(exc))
             return
         self.crash("after_commit")
@@ -175,9 +173,9 @@ class ExactlyOnce:
         self.metrics.commits.labels("aborted").inc()
         try:
             self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
-        except _AbortNeeded as exc:  # an abort cannot need an abort: treat it as fatal
+        except AbortNeededError as exc:  # an abort cannot need an abort: treat it as fatal
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
-        except _Unusable as exc:
+        except ProducerUnusableError as exc:
             self._new_producer(str(exc))  # fencing the unusable one aborts its transaction
             return
         self.open = False
@@ -271,64 +269,9 @@ class ExactlyOnce:
             self.starts.pop(key, None)
 
     def _call(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
-        """Run one transactional call, retrying what librdkafka says is retriable.
-
-        Without `retry`, a retriable error aborts the transaction instead.
-        """
-        deadline = self.monotonic() + RETRY_FOR_S
-        while True:
-            try:
-                call()
-                return
-            except KafkaException as exc:
-                error = kafka_error(exc)
-                if error is None:
-                    raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
-                if error.fatal():
-                    self.unusable = True  # no abort on the way out, nor any other call
-                    if is_fenced(error):
-                        raise fatal_error(name, error) from exc
-                    raise _Unusable(f"{name}: {error.str()}") from exc
-                if error.txn_requires_abort() or (error.retriable() and not retry):
-                    raise _AbortNeeded(f"{name}: {error.str()}") from exc
-                if not error.retriable() or self.monotonic() > deadline:
-                    raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
-                log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
-                self.sleep(RETRY_WAIT_S)
-
-    def _bounded(self, call: Callable[[], object]) -> None:
-        """Run a call that librdkafka may never return from, giving up after its timeout.
-
-        send_offsets_to_transaction ignores its timeout when the group coordinator goes away
-        (librdkafka issues 5456 and 5511): the call runs in a thread we can stop waiting for.
-
-        Raises:
-            _Stuck: the call did not return in time.
-        """
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                call()
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=run, name="txn-call", daemon=True)
-        thread.start()
-        thread.join(self.timeout + STUCK_GRACE_S)
-        if thread.is_alive():
-            raise _Stuck()
-        if errors:
-            raise errors[0]
-
-
-class _Stuck(Exception):
-    """A transactional call did not return within its timeout."""
-
-
-class _Unusable(Exception):
-    """A fatal error that is not a fencing: the producer must be replaced."""
-
-
-class _AbortNeeded(Exception):
-    """The open transaction must be aborted (librdkafka's txn_requires_abort)."""
+        """Run one transactional call (see `TransactionCalls.run`), remembering a fatal error."""
+        try:
+            self.calls.run(name, call, retry)
+        except (FencedError, ProducerUnusableError):
+            self.unusable = True  # no abort on the way out, nor any other call
+            raise

@@ -204,7 +204,7 @@ def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
 def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monkeypatch):
     import threading
 
-    from consumer import transaction as module
+    from consumer import retry as module
 
     monkeypatch.setattr(module, "STUCK_GRACE_S", 0.05)
     release = threading.Event()
