@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import Source, error_text
+from consumer.kafka import Sink, Source, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition
@@ -69,7 +69,7 @@ class AtLeastOnce:
     def __init__(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: Publisher[Sink],
         metrics: Metrics,
         commit_interval: float,
         flush_timeout: float,

@@ -21,7 +21,7 @@ from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_name
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.health import Health
-from consumer.kafka import Source
+from consumer.kafka import Sink, Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
@@ -50,7 +50,7 @@ class ScoringLoop:
     def __init__(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: Publisher[Sink],
         checkpoint: Checkpoint,
         detector: Detector | Scorer,
         model_version: str,
@@ -114,7 +114,7 @@ class ScoringLoop:
             self.checkpoint.done(messages)
             self.crash("after_produce")
             self.assignment.update_lag(messages)
-        self.publisher.sink.poll(0)
+        self.publisher.poll(0)
         self.checkpoint.commit()
 
     def use(self, model: Model) -> None:
@@ -151,7 +151,7 @@ class ScoringLoop:
         size = self.settings.batch_size
         batch = self.source.consume(size, 0)
         if not batch:
-            wait = ACK_POLL_S if len(self.publisher.sink) else self.settings.batch_timeout
+            wait = ACK_POLL_S if self.publisher.pending() else self.settings.batch_timeout
             batch = self.source.consume(1, wait)
             if batch and size > 1:
                 batch += self.source.consume(size - 1, 0)

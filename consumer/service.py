@@ -18,12 +18,12 @@ from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
-from consumer.kafka import build_consumer, build_producer
+from consumer.kafka import Sink, build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
-from consumer.publish import Publisher
+from consumer.publish import Publisher, TransactionalPublisher
 from consumer.transaction import ExactlyOnce
 from training.stage_bundle import load_scorer
 
@@ -77,25 +77,30 @@ def serve_metrics(
         raise ConfigError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from exc
 
 
+def build_publisher(settings: RunSettings, producer: Producer, metrics: Metrics) -> Publisher[Sink]:
+    """Return the publisher of `producer`: a transactional one under exactly-once."""
+    kind = TransactionalPublisher if settings.exactly_once else Publisher
+    return kind(producer, metrics, settings.alert_topic, settings.dlq_topic, settings.scores_topic)
+
+
 def build_checkpoint(
     settings: RunSettings,
     consumer: Consumer,
-    producer: Producer,
-    publisher: Publisher,
+    publisher: Publisher[Sink],
     metrics: Metrics,
     crash: CrashPoint = no_crash,
 ) -> AtLeastOnce | ExactlyOnce:
-    """Return the checkpoint of the configured guarantee; exactly-once registers its producer.
+    """Return the checkpoint of the publisher's guarantee; exactly-once registers its producer.
 
     Raises:
         KafkaClientError: the transactional producer cannot be registered.
     """
-    if not settings.exactly_once:
+    if not isinstance(publisher, TransactionalPublisher):
         return AtLeastOnce(
             consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout, crash
         )
     checkpoint = ExactlyOnce(
-        consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
+        consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
         crash, new_producer=lambda: build_producer(settings),
     )  # fmt: skip
     checkpoint.start()
@@ -146,18 +151,11 @@ def run(
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
             kafka=settings.kafka.redacted(),
         )
-        producer = build_producer(settings)
+        publisher = build_publisher(settings, build_producer(settings), metrics)
         checkpoint: AtLeastOnce | ExactlyOnce | None = None
         try:
             consumer = build_consumer(settings)
-            publisher = Publisher(
-                producer,
-                metrics,
-                settings.alert_topic,
-                settings.dlq_topic,
-                settings.scores_topic,
-            )
-            checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
+            checkpoint = build_checkpoint(settings, consumer, publisher, metrics, crash)
             loop = ScoringLoop(
                 consumer,
                 publisher,
@@ -176,7 +174,7 @@ def run(
             if isinstance(checkpoint, ExactlyOnce):
                 checkpoint.close()  # an open transaction is aborted: flushing it is pointless
             else:
-                producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
+                publisher.drain(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
     finally:
         server.shutdown()
         server.server_close()

@@ -26,7 +26,7 @@ from consumer.kafka import TransactionalSink, TransactionalSource, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition, first_offsets
-from consumer.publish import Publisher
+from consumer.publish import TransactionalPublisher
 from consumer.retry import (
     RETRY_WAIT_S,
     AbortNeededError,
@@ -52,8 +52,7 @@ class ExactlyOnce:
 
     Parameters:
         source: the consumer: group metadata for the offsets, seek to rewind.
-        producer: the transactional producer the publisher writes to.
-        publisher: its delivery failures are reset with each transaction.
+        publisher: runs the transactions; its delivery failures are reset with each one.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
         new_producer: builds a replacement for a producer stuck in a call (see `run_bounded`) or
@@ -63,8 +62,7 @@ class ExactlyOnce:
     def __init__(
         self,
         source: TransactionalSource,
-        producer: TransactionalSink,
-        publisher: Publisher,
+        publisher: TransactionalPublisher,
         metrics: Metrics,
         commit_interval: float,
         timeout: float,
@@ -74,7 +72,6 @@ class ExactlyOnce:
         new_producer: Callable[[], TransactionalSink] | None = None,
     ):
         self.source = source
-        self.producer = producer
         self.new_producer = new_producer
         self.publisher = publisher
         self.metrics = metrics
@@ -97,13 +94,13 @@ class ExactlyOnce:
             FencedError, KafkaClientError: a fatal error.
         """
         try:
-            self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
+            self._call("init_transactions", lambda: self.publisher.init_transactions(self.timeout))
         except ProducerUnusableError as exc:
             raise KafkaClientError(f"fatal Kafka error in {exc}") from exc
 
     def begin(self) -> None:
         if not self.open:
-            self._call("begin_transaction", self.producer.begin_transaction)
+            self._call("begin_transaction", self.publisher.begin_transaction)
             self.open = True
 
     def done(self, messages: Sequence[Message]) -> None:
@@ -130,7 +127,7 @@ class ExactlyOnce:
                 self._call(
                     "send_offsets_to_transaction",
                     lambda: run_bounded(
-                        lambda: self.producer.send_offsets_to_transaction(
+                        lambda: self.publisher.send_offsets_to_transaction(
                             offsets, metadata, self.timeout
                         ),
                         self.timeout,
@@ -138,7 +135,9 @@ class ExactlyOnce:
                     retry=False,
                 )
             self.crash("before_commit")
-            self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
+            self._call(
+                "commit_transaction", lambda: self.publisher.commit_transaction(self.timeout)
+            )
         except AbortNeededError as exc:
             self.abort(str(exc))
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
@@ -152,7 +151,7 @@ class ExactlyOnce:
         self.crash("after_commit")
         self.replacements = 0
         self.open = False
-        self.publisher.failures.take()
+        self.publisher.discard_failures()
         self.offsets.committed(pending)
         self.starts.clear()
         self.metrics.commits.labels("ok").inc()
@@ -172,14 +171,14 @@ class ExactlyOnce:
         log_event("transaction_aborted", logging.WARNING, reason=reason)
         self.metrics.commits.labels("aborted").inc()
         try:
-            self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
+            self._call("abort_transaction", lambda: self.publisher.abort_transaction(self.timeout))
         except AbortNeededError as exc:  # an abort cannot need an abort: treat it as fatal
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
         except ProducerUnusableError as exc:
             self._new_producer(str(exc))  # fencing the unusable one aborts its transaction
             return
         self.open = False
-        self.publisher.failures.take()
+        self.publisher.discard_failures()
         self._rewind()
 
     def _remember_starts(self, messages: Sequence[Message]) -> None:
@@ -232,12 +231,10 @@ class ExactlyOnce:
             raise KafkaClientError(f"the Kafka producer cannot go on: {reason}")
         self.replacements += 1
         log_event("producer_replaced", logging.WARNING, reason=reason)
-        self.producer = self.new_producer()
-        self.publisher.sink = self.producer
+        self.publisher.replace(self.new_producer())
         self.unusable = False
         self.start()
         self.open = False
-        self.publisher.failures.take()
         self._rewind()
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
@@ -257,7 +254,7 @@ class ExactlyOnce:
         """Abort a transaction left open by a failure (best effort: the broker times it out)."""
         if self.open and not self.unusable:
             try:
-                self.producer.abort_transaction(self.timeout)
+                self.publisher.abort_transaction(self.timeout)
             except KafkaException as exc:
                 log_event("abort_failed", logging.WARNING, reason=error_text(exc))
             self.open = False
