@@ -24,12 +24,6 @@ from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition
 from consumer.publish import Publisher
 
-CrashPoint = Callable[[str], None]
-
-
-def no_crash(_phase: str) -> None:
-    """Do nothing: the production crash point (tests kill the process at a named phase)."""
-
 
 class Checkpoint(Protocol):
     """What the scoring loop asks of a delivery guarantee."""
@@ -73,14 +67,12 @@ class AtLeastOnce:
         metrics: Metrics,
         commit_interval: float,
         flush_timeout: float,
-        crash: CrashPoint = no_crash,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.source = source
         self.publisher = publisher
         self.metrics = metrics
         self.flush_timeout = flush_timeout
-        self.crash = crash
         self.interval = CommitInterval(commit_interval, monotonic)
         self.offsets = OffsetTracker()
         self.failed = False
@@ -113,7 +105,6 @@ class AtLeastOnce:
                 raise DeliveryError(message)
             log_event("commit_deferred", logging.WARNING, reason=message)
             return
-        self.crash("before_commit")
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
             results = self.source.commit(offsets=offsets, asynchronous=False)
@@ -121,7 +112,6 @@ class AtLeastOnce:
             # Retried at the next commit or on revoke; at worst the next owner repeats the work.
             self._commit_failed([], error_text(exc))
             return
-        self.crash("after_commit")
         # A synchronous commit can succeed as a call yet fail for some partitions.
         failed = [tp for tp in results or () if tp.error is not None]
         if failed:

@@ -17,7 +17,7 @@ from confluent_kafka import Message, TopicPartition
 from consumer import heap
 from consumer.alerts import ModelInfo, build_outputs
 from consumer.assignment import Assignment
-from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
+from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.health import Health
@@ -43,7 +43,6 @@ class ScoringLoop:
         checkpoint: commits input offsets under the delivery guarantee.
         detector, model_version: the model and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
-        crash: a test-only hook called at each phase of a batch.
         models: where a newer model may appear; asked between batches (None: never).
     """
 
@@ -59,7 +58,6 @@ class ScoringLoop:
         health: Health | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        crash: CrashPoint = no_crash,
         models: ModelWatch | None = None,
     ):
         self.models = models
@@ -72,7 +70,6 @@ class ScoringLoop:
         self.health = health or Health()
         self.clock = clock
         self.monotonic = monotonic
-        self.crash = crash
         self.assignment = Assignment(source, self.health, metrics)
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
@@ -103,7 +100,6 @@ class ScoringLoop:
             self.use(newer)
         messages = self.consume()
         if messages:
-            self.crash("after_consume")
             self.checkpoint.begin()
             decoded, scored = self.score(messages)
             try:
@@ -112,7 +108,6 @@ class ScoringLoop:
                 self.checkpoint.refused(messages, exc)
                 return
             self.checkpoint.done(messages)
-            self.crash("after_produce")
             self.assignment.update_lag(messages)
         self.publisher.poll(0)
         self.checkpoint.commit()

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from consumer import heap
-from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
+from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
@@ -88,7 +88,6 @@ def build_checkpoint(
     consumer: Consumer,
     publisher: Publisher[Sink],
     metrics: Metrics,
-    crash: CrashPoint = no_crash,
 ) -> AtLeastOnce | ExactlyOnce:
     """Return the checkpoint of the publisher's guarantee; exactly-once registers its producer.
 
@@ -97,12 +96,16 @@ def build_checkpoint(
     """
     if not isinstance(publisher, TransactionalPublisher):
         return AtLeastOnce(
-            consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout, crash
+            consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout
         )
     checkpoint = ExactlyOnce(
-        consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
-        crash, new_producer=lambda: build_producer(settings),
-    )  # fmt: skip
+        consumer,
+        publisher,
+        metrics,
+        settings.commit_interval,
+        settings.flush_timeout,
+        new_producer=lambda: build_producer(settings),
+    )
     checkpoint.start()
     log_event("transactions_ready", transactional_id=settings.transactional_id)
     return checkpoint
@@ -112,7 +115,6 @@ def run(
     settings: RunSettings,
     stopping: Callable[[], bool],
     registry: CollectorRegistry = REGISTRY,
-    crash: CrashPoint = no_crash,
 ) -> None:
     """Score `settings.input_topic` until `stopping()`; raise on errors that stop the consumer.
 
@@ -155,7 +157,7 @@ def run(
         checkpoint: AtLeastOnce | ExactlyOnce | None = None
         try:
             consumer = build_consumer(settings)
-            checkpoint = build_checkpoint(settings, consumer, publisher, metrics, crash)
+            checkpoint = build_checkpoint(settings, consumer, publisher, metrics)
             loop = ScoringLoop(
                 consumer,
                 publisher,
@@ -165,7 +167,6 @@ def run(
                 metrics,
                 settings,
                 health,
-                crash=crash,
                 models=ModelWatch(directory, model, settings.reload_interval),
             )
             heap.freeze()  # everything start-up made stays out of the collector's way

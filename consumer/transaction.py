@@ -14,13 +14,7 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import KafkaException, Message, TopicPartition
 
-from consumer.checkpoint import (
-    CommitInterval,
-    CrashPoint,
-    commit_before_revoke,
-    no_crash,
-    partition_keys,
-)
+from consumer.checkpoint import CommitInterval, commit_before_revoke, partition_keys
 from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.kafka import TransactionalSink, TransactionalSource, error_text
 from consumer.logs import log_event
@@ -66,7 +60,6 @@ class ExactlyOnce:
         metrics: Metrics,
         commit_interval: float,
         timeout: float,
-        crash: CrashPoint = no_crash,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         new_producer: Callable[[], TransactionalSink] | None = None,
@@ -76,7 +69,6 @@ class ExactlyOnce:
         self.publisher = publisher
         self.metrics = metrics
         self.timeout = timeout
-        self.crash = crash
         self.sleep = sleep
         self.calls = TransactionCalls(monotonic, sleep)
         self.offsets = OffsetTracker()
@@ -134,7 +126,6 @@ class ExactlyOnce:
                     ),
                     retry=False,
                 )
-            self.crash("before_commit")
             self._call(
                 "commit_transaction", lambda: self.publisher.commit_transaction(self.timeout)
             )
@@ -148,7 +139,6 @@ class ExactlyOnce:
         except ProducerUnusableError as exc:
             self.replace_producer(str(exc))
             return
-        self.crash("after_commit")
         self.replacements = 0
         self.open = False
         self.publisher.discard_failures()
