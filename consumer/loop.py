@@ -41,7 +41,8 @@ class ScoringLoop:
         source: the consumer.
         publisher: produces alerts, score records and dead letters.
         checkpoint: commits input offsets under the delivery guarantee.
-        detector, model_version: the model and the version its records carry.
+        scorer, model_version: the model (a bare Detector scores with the autoencoder alone)
+            and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
         models: where a newer model may appear; asked between batches (None: never).
     """
@@ -51,7 +52,7 @@ class ScoringLoop:
         source: Source,
         publisher: Publisher[Sink],
         checkpoint: Checkpoint,
-        detector: Detector | Scorer,
+        scorer: Scorer | Detector,
         model_version: str,
         metrics: Metrics,
         settings: RunSettings,
@@ -64,7 +65,7 @@ class ScoringLoop:
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
-        self.adopt(detector, model_version)
+        self.adopt(scorer, model_version)
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
@@ -115,7 +116,7 @@ class ScoringLoop:
     def use(self, model: Model) -> None:
         """Score the next batches with `model`: between batches, so none is half scored by each."""
         previous = self.model.version
-        self.adopt(model.detector, model.version)
+        self.adopt(model.scorer, model.version)
         heap.refreeze()  # one full collection frees the previous model's reference cycles
         describe(self.metrics, model)
         self.metrics.model_reloads.labels("loaded").inc()
@@ -124,15 +125,14 @@ class ScoringLoop:
             "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
         )
 
-    def adopt(self, detector: Detector | Scorer, version: str) -> None:
-        """Score with `detector` (a Scorer has the supervised stage too) from the next batch."""
-        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
-        self.detector = self.scorer.detector
+    def adopt(self, scorer: Scorer | Detector, version: str) -> None:
+        """Score with `scorer` from the next batch (a bare Detector: the autoencoder alone)."""
+        self.scorer = scorer if isinstance(scorer, Scorer) else Scorer(scorer)
         decision = self.scorer.decision
         self.model = ModelInfo(
             version,
-            self.detector.threshold,
-            self.detector.feature_names,
+            self.scorer.threshold,
+            self.scorer.feature_names,
             None if decision is None else decision.probability_threshold,
         )
 
@@ -161,9 +161,7 @@ class ScoringLoop:
     def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
         """Decode the batch and score it with every stage (one matrix, one call per stage)."""
         started = self.monotonic()
-        decoded = decode_batch(
-            messages, self.detector.feature_names, self.settings.max_message_bytes
-        )
+        decoded = decode_batch(messages, self.scorer.feature_names, self.settings.max_message_bytes)
         scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))

@@ -132,7 +132,7 @@ def run(
         load=load_scorer,
     )
     model = directory.first()
-    manifest, detector = model.manifest, model.detector
+    manifest, scorer = model.manifest, model.scorer
     health = Health()
     describe(metrics, model)
     server = serve_metrics(settings, health, registry)
@@ -141,9 +141,9 @@ def run(
             "starting",
             model_version=manifest["model_version"],
             model_path=str(model.path),
-            threshold=detector.threshold,
-            features=len(detector.feature_names),
-            stages="autoencoder" if detector.stage is None else "supervised+autoencoder",
+            threshold=scorer.threshold,
+            features=len(scorer.feature_names),
+            stages="autoencoder" if scorer.stage is None else "supervised+autoencoder",
             input_topic=settings.input_topic,
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
@@ -162,7 +162,7 @@ def run(
                 consumer,
                 publisher,
                 checkpoint,
-                detector,
+                scorer,
                 manifest["model_version"],
                 metrics,
                 settings,
