@@ -15,7 +15,6 @@ from typing import Any
 from confluent_kafka import Message, TopicPartition
 
 from consumer import heap
-from consumer.alerts import ModelInfo, build_outputs
 from consumer.assignment import Assignment
 from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
@@ -27,6 +26,7 @@ from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
 from consumer.publish import Publisher
+from consumer.records import ModelInfo, build_outputs
 from training.scoring import Detector
 from training.stages import Scored, Scorer
 

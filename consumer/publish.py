@@ -15,7 +15,6 @@ from typing import Generic, TypeVar
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.alerts import Outputs
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
 from consumer.kafka import (
@@ -30,6 +29,7 @@ from consumer.kafka import (
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
+from consumer.records import Outputs
 
 QUEUE_FULL_WAIT_S = 0.1
 # What a publisher's producer can do: a plain one publishes, a transactional one commits too.

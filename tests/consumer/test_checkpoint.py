@@ -8,11 +8,11 @@ from confluent_kafka import KafkaError, TopicPartition
 from fakes import FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
 from prometheus_client import CollectorRegistry
 
-from consumer.alerts import Outputs, OutRecord
 from consumer.checkpoint import AtLeastOnce
 from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.metrics import Metrics
 from consumer.publish import Publisher, TransactionalPublisher
+from consumer.records import Outputs, OutRecord
 from consumer.transaction import MAX_REPLACEMENTS, ExactlyOnce
 
 

@@ -5,7 +5,7 @@ import sys
 
 CHECK = """
 import importlib, sys
-for name in ("consumer.__main__", "consumer.service", "consumer.loop", "consumer.alerts",
+for name in ("consumer.__main__", "consumer.service", "consumer.loop", "consumer.records",
              "consumer.replay", "training.bundle", "training.scoring", "training.data",
              "training.stages", "training.stage_bundle"):
     importlib.import_module(name)
