@@ -39,7 +39,7 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    """The producer calls the scoring loop makes."""
+    """The producer calls the publisher makes (and the replay command, which produces alone)."""
 
     def produce(
         self,
