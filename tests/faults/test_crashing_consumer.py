@@ -29,12 +29,11 @@ BATCH = [message(b'{"a": 3, "b": 2, "c": 1}', 0), message(b'{"a": 1, "b": 1, "c"
 ONE_BATCH = ["after_consume", "after_produce", "before_commit", "after_commit"]
 
 
-def run_service(monkeypatch, exactly_once: bool, source, producer) -> list[str]:
-    """Score `source`'s batches as `service.run` wires the clients, hooks installed; return
-    the phases passed, in order."""
+def run_service(monkeypatch, exactly_once, source, producer):
+    """Score `source` as `service.run` wires its clients, hooks installed; return the phases."""
     monkeypatch.setattr(service, "build_consumer", lambda _settings: source)
     monkeypatch.setattr(service, "build_producer", lambda _settings: producer)
-    phases: list[str] = []
+    phases = []
     install(phases.append, monkeypatch.setattr)
     settings = fake_run_settings(exactly_once=exactly_once, commit_interval=0)
     metrics = Metrics(CollectorRegistry())
