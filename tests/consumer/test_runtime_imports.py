@@ -21,8 +21,8 @@ import consumer.__main__, consumer.follow, consumer.ready, consumer.replay, cons
 from consumer.models import ModelDirectory
 
 model = ModelDirectory(Path(sys.argv[1])).first()
-scored = model.detector.score(np.random.default_rng(0).normal(size=(64, 3)))
-assert model.detector.stage is not None and scored.probability is not None
+scored = model.scorer.score(np.random.default_rng(0).normal(size=(64, 3)))
+assert model.scorer.stage is not None and scored.probability is not None
 print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
