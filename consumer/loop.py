@@ -166,6 +166,7 @@ class ScoringLoop:
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
         self.metrics.observe_scores(scored.score)
+        self.metrics.observe_out_of_range(scored.outside, self.scorer.feature_names)
         return decoded, scored
 
     def publish(self, decoded: Decoded, scored: Scored) -> None:

@@ -86,6 +86,12 @@ class Metrics:
             registry=registry,
         )
         self.score_window = ScoreWindowMetrics(registry)
+        self.out_of_range = Counter(
+            "fraud_out_of_range",
+            "Values far outside their feature's training range, by feature: each one alerts.",
+            ["feature"],
+            registry=registry,
+        )
         self.model_reloads = Counter(
             "fraud_model_reloads",
             "Newer model bundles found in the model directory, by outcome: loaded or refused.",
@@ -110,6 +116,13 @@ class Metrics:
         if expected_alert_ratio is not None:
             self.expected_alert_ratio.labels(version).set(expected_alert_ratio)
         self.score_window.window = ScoreWindow(baseline, threshold)
+
+    def observe_out_of_range(self, outside: np.ndarray | None, names: tuple[str, ...]) -> None:
+        """Count a batch's values far outside their training range, by feature."""
+        if outside is None:
+            return
+        for j in np.flatnonzero(outside.any(axis=0)):
+            self.out_of_range.labels(names[j]).inc(int(outside[:, j].sum()))
 
     def observe_scores(self, scores: np.ndarray) -> None:
         """Count a batch's scores into the score histogram and the drift window."""

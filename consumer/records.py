@@ -58,7 +58,8 @@ def build_outputs(
 ) -> Outputs:
     """Return alert records (see `Scored.alerts`) and, if `with_scores`, one per row.
 
-    A score that is not finite (an overflowing input) alerts, and is written as JSON null.
+    A row whose input overflowed alerts with its score capped (finite) and `"overflow": true`;
+    a row with values far outside the training ranges names them in `out_of_range`.
 
     Parameters:
         decoded: the batch's accepted messages and features.
@@ -76,6 +77,11 @@ def build_outputs(
     for row, top in zip(rows.tolist(), tops, strict=True):
         document = alert_document(decoded, row, float(scores[row]), top, model, scored_at)
         document["reasons"] = scored.reasons_at(row)
+        outside = scored.out_of_range_at(row, model.feature_names)
+        if outside:
+            document["out_of_range"] = outside
+        if scored.overflow is not None and scored.overflow[row]:
+            document["overflow"] = True
         if scored.probability is not None:
             document["probability"] = float(scored.probability[row])
             document["probability_threshold"] = model.probability_threshold

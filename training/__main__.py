@@ -45,13 +45,11 @@ def _fit(args) -> int:
 def _score(args) -> int:
     import pandas as pd
 
-    from training.commands import run_score
-    from training.scoring.scorer import score_columns
+    from training.commands import run_score_columns
 
-    scored = run_score(args.model_dir, args.data)
-    frame = pd.DataFrame(score_columns(scored))
+    frame = pd.DataFrame(run_score_columns(args.model_dir, args.data))
     _write_csv_atomically(frame, args.out)
-    print(f"scored {len(frame)} rows, {int(scored.alerts.sum())} alerts, to {args.out}")
+    print(f"scored {len(frame)} rows, {int(frame['alert'].sum())} alerts, to {args.out}")
     return 0
 
 

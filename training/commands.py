@@ -36,7 +36,7 @@ from training.fitting.fit import fit
 from training.scoring.bundle import load_scorer, save_bundle, write_stage
 from training.scoring.decision import COMBINED_CUT
 from training.scoring.errors import BundleError, DataError
-from training.scoring.scorer import Scored
+from training.scoring.scorer import Scored, Scorer, score_columns
 
 
 def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None = None) -> dict:
@@ -80,10 +80,20 @@ def run_fit(data_path: Path, model_dir: Path, config: FitConfig, log: Log | None
 
 def run_score(model_dir: Path, data_path: Path) -> Scored:
     """Score every row of a CSV with a bundle's stages, rows in input order."""
+    return _scored(model_dir, data_path)[1]
+
+
+def run_score_columns(model_dir: Path, data_path: Path) -> dict[str, Any]:
+    """Return the columns `score` writes for every row of a CSV (see `score_columns`)."""
+    scorer, scored = _scored(model_dir, data_path)
+    return score_columns(scored, scorer.feature_names)
+
+
+def _scored(model_dir: Path, data_path: Path) -> tuple[Scorer, Scored]:
     _, scorer = load_scorer(model_dir)
     frame = read_csv(data_path)
     rows = to_dataset(frame, scorer.feature_names, None, str(data_path))
-    return scorer.score(rows.features)
+    return scorer, scorer.score(rows.features)
 
 
 def run_evaluate(

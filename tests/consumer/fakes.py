@@ -10,6 +10,7 @@ import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.config import KafkaSettings, RunSettings
+from training.scoring.detector import ScoreOutputs, capped_outputs
 
 
 def fake_run_settings(**changes: Any) -> RunSettings:
@@ -37,6 +38,11 @@ class FakeDetector:
     def contributions(self, features: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # like the real Detector: overflow scores inf
             return np.square(features)
+
+    def outputs(self, features: np.ndarray, residuals: bool = False) -> ScoreOutputs:
+        """Return the contributions as the real Detector does: overflowed rows capped."""
+        contributions = self.contributions(features)
+        return capped_outputs(contributions, np.zeros((len(features), 3)))
 
 
 def message(

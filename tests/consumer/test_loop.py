@@ -258,7 +258,7 @@ class OverflowingDetector(FakeDetector):
         return out
 
 
-def test_a_score_that_is_not_finite_alerts_and_is_published_as_null():
+def test_a_score_that_overflows_alerts_with_a_finite_capped_score_and_says_so():
     huge = b'{"a": 1e200, "b": 0, "c": 0, "transaction_id": "inf"}'  # squares to inf
     nan = b'{"a": 7, "b": 0, "c": 0, "transaction_id": "nan"}'
     loop, source, sink, _, _ = build([[message(huge, 0), message(nan, 1), message(GOOD % 2, 2)]])
@@ -266,9 +266,17 @@ def test_a_score_that_is_not_finite_alerts_and_is_published_as_null():
     run_all(loop, source)
     alerts = {r.key: orjson.loads(r.value) for r in sink.on("alerts")}
     assert sorted(alerts) == [b"inf", b"nan"]
-    assert alerts[b"inf"]["score"] is None and alerts[b"nan"]["score"] is None
-    scores = {r.key: orjson.loads(r.value)["alert"] for r in sink.on("scores")}
-    assert scores == {b"inf": True, b"nan": True, b"ok-2": False}
+    for alert in alerts.values():
+        assert isinstance(alert["score"], float) and alert["score"] > alert["threshold"]
+        assert alert["overflow"] is True
+        assert all(isinstance(t["contribution"], float) for t in alert["top_features"])
+    scores = {r.key: orjson.loads(r.value) for r in sink.on("scores")}
+    assert {k: v["alert"] for k, v in scores.items()} == {
+        b"inf": True,
+        b"nan": True,
+        b"ok-2": False,
+    }
+    assert "overflow" not in scores[b"ok-2"]
 
 
 def test_a_consume_error_is_skipped_and_the_messages_around_it_are_scored():

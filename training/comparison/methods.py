@@ -17,7 +17,12 @@ import numpy as np
 from training.comparison.newfraud import HiddenRecall, group_frauds, hidden_group_recalls
 from training.datasets.dataset import Dataset
 from training.fitting.config import PRESETS, FitConfig
-from training.fitting.decision import probability_floor, rate_threshold, share_budget
+from training.fitting.decision import (
+    probability_floor,
+    rate_threshold,
+    score_ceiling,
+    share_budget,
+)
 from training.fitting.detector import FittedNetworks, fit_networks
 from training.fitting.splits import split_rows
 from training.fitting.stage import MIN_FRAUDS, fit_stage, fit_trees
@@ -94,7 +99,11 @@ def both_method(config: FitConfig = PRESETS["default"]):
         )
         floor = probability_floor(labels[validation_rows], config.vetoes)
         decision = share_budget(
-            probability(inputs(x[validation_rows])), ae_val, _rate(), probability_floor=floor
+            probability(inputs(x[validation_rows])),
+            ae_val,
+            _rate(),
+            probability_floor=floor,
+            score_ceiling=score_ceiling(ae_val),
         )
 
         def combined(rows_x):

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.fitting.decision import probability_floor, rate_threshold, share_budget
+from training.fitting.decision import (
+    probability_floor,
+    rate_threshold,
+    score_ceiling,
+    share_budget,
+)
 from training.fitting.stage import fit_stage
 from training.scoring.decision import DEFAULT_SHARE
 
@@ -127,7 +132,13 @@ def hidden_group_recalls(
             probability[name] = stage.probability_of_inputs(x)
         supervised = probability["supervised"]
         decision = share_budget(
-            probability["both"][val_rows], ae_score[val_rows], rate, share, weights, floor
+            probability["both"][val_rows],
+            ae_score[val_rows],
+            rate,
+            share,
+            weights,
+            floor,
+            score_ceiling(ae_score[val_rows]),
         )
         alerts = {
             "autoencoder": ae_score > rate_threshold(ae_score[val_rows], rate, weights),

@@ -48,6 +48,7 @@ def share_budget(
     share: float = DEFAULT_SHARE,
     weights: np.ndarray | None = None,
     probability_floor: float = 0.0,
+    score_ceiling: float = np.inf,
 ) -> Decision:
     """Choose both thresholds on validation rows so that together they alert on a share `rate`.
 
@@ -74,7 +75,18 @@ def share_budget(
         t_s = rate_threshold(score[rest], left, weights[rest])
     else:
         t_s = float(np.nextafter(score.max(), np.inf))
-    return Decision(t_p, t_s, share, probability_floor)
+    return Decision(t_p, t_s, share, probability_floor, score_ceiling)
+
+
+def score_ceiling(validation_scores: np.ndarray) -> float:
+    """Return the highest finite validation score: above it the stage may not veto.
+
+    >>> score_ceiling(np.array([1.0, 7.5, np.inf]))
+    7.5
+    """
+    scores = np.asarray(validation_scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    return float(finite.max()) if finite.size else float("inf")
 
 
 def probability_floor(validation_labels: np.ndarray, veto: bool) -> float:

@@ -17,7 +17,7 @@ from training.console import Log, quiet
 from training.datasets.dataset import MIN_ROWS, Dataset, fingerprint
 from training.evaluation.metrics import ULB_PREVALENCE, split_metrics
 from training.fitting.config import FitConfig
-from training.fitting.decision import probability_floor, share_budget
+from training.fitting.decision import probability_floor, score_ceiling, share_budget
 from training.fitting.detector import FittedNetworks, fit_networks
 from training.fitting.splits import Splits, split_rows, training_rows
 from training.fitting.stage import check_ranking, fit_stage, stage_refusal
@@ -31,6 +31,7 @@ from training.scoring.baseline import held_out_baseline
 from training.scoring.bundle import stage_entry
 from training.scoring.decision import COMBINED_CUT, Decision
 from training.scoring.errors import DataError
+from training.scoring.ranges import training_ranges
 from training.scoring.scorer import Scorer
 from training.scoring.stage import StageError, SupervisedStage
 
@@ -98,10 +99,11 @@ def fit(dataset: Dataset, config: FitConfig, log: Log = quiet, source: str = "da
             if config.stage == "both":
                 raise DataError(f"cannot train the supervised stage: {exc}") from exc
             refusal = f"the supervised stage was dropped: {exc}"
+    ranges = training_ranges(dataset.features[np.concatenate([fit_rows, val_rows])])
     if stage is None:
         log(f"training the autoencoder only: {refusal}")
         threshold = _threshold(strategy, networks, dataset, scores, splits, val_rows, fit_rows)
-        scorer = Scorer(networks.detector(threshold.value))
+        scorer = Scorer(networks.detector(threshold.value), ranges=ranges)
         by_stage = None
     else:
         probability = {
@@ -116,13 +118,14 @@ def fit(dataset: Dataset, config: FitConfig, log: Log = quiet, source: str = "da
         )
         alerts = decision.alerts(probability["validation"], scores["validation"])
         threshold = Threshold(decision.score_threshold, strategy, float(alerts.mean()), met=True)
-        scorer = Scorer(networks.detector(threshold.value), stage, decision)
+        scorer = Scorer(networks.detector(threshold.value), stage, decision, ranges)
         by_stage = _stage_metrics(decision, probability, scores, split_labels)
     metrics = split_metrics(scores, split_labels, threshold.value, ULB_PREVALENCE)
     fields = _manifest_fields(config, dataset, splits, fit_rows, threshold, metrics, seconds)
     if scorer.stage is not None and scorer.decision is not None:
         entry = stage_entry(scorer.stage, scorer.decision, dataset.feature_names)
         fields["supervised"] = entry | {"metrics": by_stage}
+    fields["feature_ranges"] = ranges.to_dict()
     baseline = held_out_baseline(scores["validation"], split_labels["validation"])
     if baseline is not None:
         fields["score_reference"] = baseline.to_dict()
@@ -177,7 +180,11 @@ def _decision(
     assert validation_labels is not None  # the stage learns from labels
     floor = probability_floor(validation_labels, config.vetoes)
     return share_budget(
-        probability["validation"], scores["validation"], strategy.target, probability_floor=floor
+        probability["validation"],
+        scores["validation"],
+        strategy.target,
+        probability_floor=floor,
+        score_ceiling=score_ceiling(scores["validation"]),
     )
 
 

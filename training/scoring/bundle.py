@@ -34,6 +34,7 @@ from training.scoring.baseline import baseline_of
 from training.scoring.decision import Decision
 from training.scoring.detector import Detector
 from training.scoring.errors import BundleError
+from training.scoring.ranges import FeatureRanges
 from training.scoring.scaling import Scaler
 from training.scoring.scorer import Scorer
 from training.scoring.stage import StageError, SupervisedStage, stage_from_dict, stage_to_dict
@@ -51,6 +52,7 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 STAGE_FILE = "supervised.txt"
 STAGE_ENTRY = "supervised"
+RANGES_ENTRY = "feature_ranges"
 
 
 def save_bundle(
@@ -191,10 +193,11 @@ def load_scorer(path: str | Path) -> tuple[dict[str, Any], Scorer]:
     """
     path = Path(path)
     manifest, detector = load_bundle(path)
+    where = path / MANIFEST
+    ranges = _ranges(where, manifest.get(RANGES_ENTRY), len(detector.feature_names))
     entry = manifest.get(STAGE_ENTRY)
     if entry is None:
-        return manifest, Scorer(detector)
-    where = path / MANIFEST
+        return manifest, Scorer(detector, ranges=ranges)
     if not isinstance(entry, dict):
         raise BundleError(f"{where}: the {STAGE_ENTRY!r} entry must be an object")
     try:
@@ -214,7 +217,17 @@ def load_scorer(path: str | Path) -> tuple[dict[str, Any], Scorer]:
         stage = stage_from_dict(entry, text, detector.feature_names)
     except StageError as exc:
         raise BundleError(f"{model_file}: {exc}") from exc
-    return manifest, Scorer(detector, stage, decision)
+    return manifest, Scorer(detector, stage, decision, ranges)
+
+
+def _ranges(where: Path, entry: Any, n_features: int) -> FeatureRanges | None:
+    """Read the training ranges; bundles written before them have none (no range check)."""
+    if entry is None:
+        return None
+    try:
+        return FeatureRanges.from_dict(entry, n_features)
+    except ValueError as exc:
+        raise BundleError(f"{where}: {RANGES_ENTRY!r} {exc}") from exc
 
 
 def stage_entry(

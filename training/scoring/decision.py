@@ -36,6 +36,9 @@ class Decision:
     share: float = DEFAULT_SHARE
     # 0 vetoes nothing (probabilities are never negative): bundles written before the floor.
     probability_floor: float = 0.0
+    # The highest autoencoder score on validation rows: the trees never saw a row scoring above
+    # it, so they may not rule one out. inf for bundles written before the ceiling.
+    score_ceiling: float = math.inf
 
     def alerts(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
         """Return which rows alert: probability above its threshold, or the autoencoder's alert.
@@ -87,10 +90,11 @@ class Decision:
         return np.asarray(probability) > self.probability_threshold
 
     def _by_score(self, probability: np.ndarray, score: np.ndarray) -> np.ndarray:
-        # A score that is not a number (overflowed input) alerts whatever the trees say.
+        # A score beyond anything the trees saw (or not a number) alerts whatever they say.
         score = np.asarray(score, dtype=np.float64)
         kept = np.asarray(probability) >= self.probability_floor
-        return is_alert(score, self.score_threshold) & (kept | np.isnan(score))
+        unseen = ~(score <= self.score_ceiling)
+        return is_alert(score, self.score_threshold) & (kept | unseen)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +102,7 @@ class Decision:
             "score_threshold": self.score_threshold,
             "share": self.share,
             "probability_floor": self.probability_floor,
+            "score_ceiling": self.score_ceiling,
         }
 
     @classmethod
@@ -107,9 +112,10 @@ class Decision:
         Raises:
             ValueError: what is wrong with the entry, in one sentence.
 
-        >>> Decision.from_dict({"probability_threshold": 0.5, "score_threshold": 3.0,
-        ...                     "share": 0.9}, 3.0)
-        Decision(probability_threshold=0.5, score_threshold=3.0, share=0.9, probability_floor=0.0)
+        >>> d = Decision.from_dict({"probability_threshold": 0.5, "score_threshold": 3.0,
+        ...                         "share": 0.9}, 3.0)
+        >>> d.probability_threshold, d.probability_floor, d.score_ceiling
+        (0.5, 0.0, inf)
         """
         if not isinstance(entry, dict):
             raise ValueError("the stage needs a 'decision' object with two thresholds")
@@ -128,7 +134,12 @@ class Decision:
             raise ValueError("decision probability_floor must be a number")
         if not 0 <= floor <= 1:
             raise ValueError("decision probability_floor must be in [0, 1]")
-        return cls(p, s, share, float(floor))
+        # Bundles written before the ceiling have none: every score may be vetoed.
+        ceiling = entry.get("score_ceiling")
+        ceiling = math.inf if ceiling is None else ceiling
+        if not _is_number(ceiling) or math.isnan(ceiling):
+            raise ValueError("decision score_ceiling must be a number")
+        return cls(p, s, share, float(floor), float(ceiling))
 
 
 def _is_number(value: Any) -> bool:

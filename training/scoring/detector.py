@@ -17,6 +17,10 @@ import numpy as np
 from training.scoring.network import Network, squared_errors
 from training.scoring.scaling import Scaler
 
+# The largest score a row can have: an input that overflows float64 (a value of 1e300) scores
+# this instead of inf or nan, so that every output holds a finite number; `overflow` flags it.
+SCORE_CAP = 1e300
+
 
 @dataclass(frozen=True)
 class ScoreOutputs:
@@ -26,11 +30,14 @@ class ScoreOutputs:
     scores. `parts` columns: reconstruction error, code distance, reconstruction distance (0 for
     a part the networks lack). `residuals`, when asked for: each feature's signed residual in
     units of its share of the error, `(scaled - reconstruction) * sqrt(weight / error_scale)`.
+    `overflow`: which rows overflowed and had their contributions and parts capped so that they
+    sum to at most SCORE_CAP.
     """
 
     contributions: np.ndarray
     parts: np.ndarray
     residuals: np.ndarray | None = None
+    overflow: np.ndarray | None = None
 
 
 class ForwardPass(Protocol):
@@ -95,7 +102,7 @@ def score_outputs(
         features: raw rows, shape (rows, features).
         residuals: also return the signed residuals (a supervised stage may read them).
     """
-    # Absurd inputs (a V column of 1e160) overflow to inf or nan; `is_alert` flags those.
+    # Absurd inputs (a V column of 1e160) overflow to inf or nan: such rows are capped below.
     # A logged column (Amount) stays finite: log1p(1e160) is about 368.
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = scaler.transform(features)
@@ -118,9 +125,34 @@ def score_outputs(
             if signed is not None:
                 signed += (scaled - reconstruction) * np.sqrt(feature_weights / network.error_scale)
         count = len(networks)
-        return ScoreOutputs(
+        return capped_outputs(
             total / count, parts / count, None if signed is None else signed / count
         )
+
+
+def capped_outputs(
+    contributions: np.ndarray, parts: np.ndarray, residuals: np.ndarray | None = None
+) -> ScoreOutputs:
+    """Return the outputs with every row that overflowed capped and flagged (see ScoreOutputs).
+
+    An overflowed row's values become finite and sum to at most SCORE_CAP; other rows are
+    returned as they are, bit for bit.
+
+    >>> out = capped_outputs(np.array([[np.inf, 1.0, np.nan], [1.0, 2.0, 3.0]]), np.zeros((2, 3)))
+    >>> bool(out.contributions[0].sum() <= SCORE_CAP), out.contributions[1].tolist(), out.overflow
+    (True, [1.0, 2.0, 3.0], array([ True, False]))
+    """
+    overflow = ~(contributions.sum(axis=1) <= SCORE_CAP)  # inf and nan included
+    if overflow.any():
+        contributions, parts = contributions.copy(), parts.copy()
+        contributions[overflow] = _capped(contributions[overflow])
+        parts[overflow] = _capped(parts[overflow])
+    return ScoreOutputs(contributions, parts, residuals, overflow)
+
+
+def _capped(rows: np.ndarray) -> np.ndarray:
+    share = SCORE_CAP / rows.shape[1]
+    return np.minimum(np.nan_to_num(rows, nan=share, posinf=share, neginf=0.0), share)
 
 
 def is_alert(scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -2,17 +2,21 @@
 
 One definition shared by offline `score` and the consumer, so that they cannot disagree: the
 autoencoder's per-feature contributions (their row sums are the score), the supervised
-stage's fraud probability, the alert decision and the stages that raised each alert.
+stage's fraud probability, the alert decision and what raised each alert: a stage, or a value
+far outside the training ranges (`training.scoring.ranges`), which alerts whatever the stages
+say.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from training.scoring.decision import AUTOENCODER, Decision, raised, reasons
 from training.scoring.detector import Detector, is_alert
+from training.scoring.ranges import OUT_OF_RANGE, FeatureRanges
 from training.scoring.stage import SupervisedStage
 
 
@@ -22,8 +26,13 @@ class Scored:
 
     contributions: np.ndarray
     probability: np.ndarray | None
-    # For each stage, which rows it raised: an alert's reasons are the stages that raised it.
+    # For each stage, which rows it raised: an alert's reasons are the stages that raised it
+    # (and `out_of_range` for a row with a value far outside the training ranges).
     raised_by: dict[str, np.ndarray]
+    # Which values of each row lie far outside their feature's training range (None: the
+    # bundle records no ranges), and which rows overflowed and had their score capped.
+    outside: np.ndarray | None = None
+    overflow: np.ndarray | None = None
 
     @property
     def alerts(self) -> np.ndarray:
@@ -44,6 +53,22 @@ class Scored:
         """Return the stages that raised row `row`: one row's `reasons`, without the others'."""
         return [name for name, hits in self.raised_by.items() if hits[row]]
 
+    def out_of_range_at(self, row: int, feature_names: tuple[str, ...]) -> list[str]:
+        """Return the features whose values lie far outside their training range in row `row`."""
+        if self.outside is None:
+            return []
+        return [feature_names[j] for j in np.flatnonzero(self.outside[row])]
+
+    def rows(self, keep: slice) -> Scored:
+        """Return the scores of the rows `keep` selects."""
+        return Scored(
+            self.contributions[keep],
+            None if self.probability is None else self.probability[keep],
+            {name: hits[keep] for name, hits in self.raised_by.items()},
+            None if self.outside is None else self.outside[keep],
+            None if self.overflow is None else self.overflow[keep],
+        )
+
 
 @dataclass(frozen=True)
 class Scorer:
@@ -52,6 +77,8 @@ class Scorer:
     detector: Detector
     stage: SupervisedStage | None = None
     decision: Decision | None = None
+    # Where the rows the autoencoder learned from lay; None for bundles written before ranges.
+    ranges: FeatureRanges | None = None
 
     def __post_init__(self) -> None:
         if (self.stage is None) != (self.decision is None):
@@ -74,30 +101,44 @@ class Scorer:
         offline scoring and every larger batch use gemm, so every row scores bit for bit alike.
         """
         if len(features) == 1:
-            pair = self.score(np.repeat(features, 2, axis=0))
-            probability = None if pair.probability is None else pair.probability[:1]
-            raised_by = {name: hits[:1] for name, hits in pair.raised_by.items()}
-            return Scored(pair.contributions[:1], probability, raised_by)
-        if self.stage is None or self.decision is None:
-            contributions = self.detector.contributions(features)
-            alerts = is_alert(contributions.sum(axis=1), self.detector.threshold)
-            return Scored(contributions, None, {AUTOENCODER: alerts})
+            return self.score(np.repeat(features, 2, axis=0)).rows(slice(0, 1))
         # One forward pass gives the score and, for a stage that reads them, its parts.
         outputs = self.detector.outputs(features)
-        contributions = outputs.contributions
-        score = contributions.sum(axis=1)
-        probability = self.stage.probability(self.detector, features, outputs.parts)
-        return Scored(contributions, probability, self.decision.raised_by(probability, score))
+        score = outputs.contributions.sum(axis=1)
+        probability = None
+        if self.stage is None or self.decision is None:
+            raised_by = {AUTOENCODER: is_alert(score, self.detector.threshold)}
+        else:
+            probability = self.stage.probability(self.detector, features, outputs.parts)
+            raised_by = self.decision.raised_by(probability, score)
+        outside = None
+        if self.ranges is not None:
+            outside = self.ranges.outside(features)
+            raised_by[OUT_OF_RANGE] = np.asarray(outside.any(axis=1))
+        return Scored(outputs.contributions, probability, raised_by, outside, outputs.overflow)
 
 
-def score_columns(scored: Scored) -> dict[str, np.ndarray]:
-    """Return the columns offline `score` writes: score, probability (with a stage), alert.
+def score_columns(scored: Scored, feature_names: tuple[str, ...]) -> dict[str, Any]:
+    """Return the columns offline `score` writes: score, probability (with a stage), alert, and
+    what raised each alert (`reasons`, stages joined by +) and the features far out of range.
 
-    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]), {"supervised": np.array([True])})
-    >>> {k: v.tolist() for k, v in score_columns(s).items()}
-    {'score': [3.0], 'probability': [0.25], 'alert': [1]}
+    >>> s = Scored(np.array([[1.0, 2.0]]), np.array([0.25]),
+    ...            {"supervised": np.array([True]), "out_of_range": np.array([True])},
+    ...            np.array([[False, True]]))
+    >>> for name, values in score_columns(s, ("a", "b")).items():
+    ...     print(name, np.asarray(values).tolist())
+    score [3.0]
+    probability [0.25]
+    alert [1]
+    reasons ['supervised+out_of_range']
+    out_of_range ['b']
     """
-    columns = {"score": scored.score}
+    columns: dict[str, Any] = {"score": scored.score}
     if scored.probability is not None:
         columns["probability"] = scored.probability
-    return columns | {"alert": scored.alerts.astype(int)}
+    rows = range(len(scored.contributions))
+    return columns | {
+        "alert": scored.alerts.astype(int),
+        "reasons": ["+".join(scored.reasons_at(row)) for row in rows],
+        "out_of_range": [" ".join(scored.out_of_range_at(row, feature_names)) for row in rows],
+    }
