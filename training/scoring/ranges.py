@@ -4,8 +4,8 @@ The autoencoder and the trees extrapolate: past the last value they saw, the tre
 and a logged amount barely moves the score. A value far outside the range of the rows the
 autoencoder learned from is therefore an alert of its own, whatever the models say, and its
 reason names the feature. "Far" is more than `margin` times the range's width beyond either
-end: with the default half width, test rows of normal transactions were flagged at a rate of at
-most 0.15% on every data set measured, and 0.01% on card data (`bench/range_margin.py`).
+end; docs/results.md gives how often that flags normal and fraudulent rows (measured by
+`bench/range_margin.py`).
 """
 
 from __future__ import annotations
