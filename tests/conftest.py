@@ -1,8 +1,13 @@
-"""Kafka fixtures for the integration and fault tests (one broker for the whole session).
+"""Test tiers, and the Kafka fixtures for the integration and fault tests.
+
+Every test is marked from its folder and fixtures (markers in pyproject.toml): ``kafka`` if it
+needs a broker, ``keras`` if it trains a network through a bundle fixture, and ``slow`` for
+both, which the quick tier (``scripts/test --quick``) leaves out.
 
 ``kafka_bootstrap`` picks the first available broker, in order:
 
-1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment (an existing broker);
+1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment (an existing broker; ``scripts/test``
+   starts one for the whole run and shares it between the pytest-xdist workers);
 2. a testcontainers ``KafkaContainer`` if a Docker engine answers;
 3. a real local broker started with ``scripts/kafka-local`` (needs a JDK and
    ``mvn`` or ``KAFKA_HOME``), stopped at the end of the session.
@@ -33,6 +38,45 @@ from kafka_helpers import (  # noqa: E402
     kafka_local,
     unique_topic_name,
 )
+
+TESTS = Path(__file__).parent
+BROKER_FOLDERS = (TESTS / "integration", TESTS / "faults")
+BROKER_FIXTURES = frozenset({"kafka_bootstrap"})
+TRAINING_FIXTURES = frozenset({"model_bundle", "tiny_bundle"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's tier from its folder and fixtures; keep module fixtures on one worker."""
+    grouping = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        for marker in tier_markers(item):
+            item.add_marker(marker)
+        if grouping and uses_module_fixture(item):
+            # --dist loadgroup sends a module's tests to one worker, so a module fixture (a
+            # broker of the module's own, a data set) is built once, not once per worker.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def tier_markers(item: pytest.Item) -> list[str]:
+    """Return the tier markers `item` lacks: kafka, keras, and slow for either."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    marked = {mark.name for mark in item.iter_markers()}
+    kafka = (
+        "kafka" in marked
+        or bool(fixtures & BROKER_FIXTURES)
+        or any(folder in item.path.parents for folder in BROKER_FOLDERS)
+    )
+    keras = "keras" in marked or bool(fixtures & TRAINING_FIXTURES)
+    wanted = {name for name, needed in (("kafka", kafka), ("keras", keras)) if needed}
+    if wanted:
+        wanted.add("slow")
+    return sorted(wanted - marked)
+
+
+def uses_module_fixture(item: pytest.Item) -> bool:
+    """Whether `item` uses a fixture built once per module (or class, or package)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(d[-1].scope in ("module", "class", "package") for d in definitions.values() if d)
 
 
 @pytest.fixture(scope="session")
