@@ -133,9 +133,8 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, capsys, set
 
 def test_existing_model_dir_is_refused_before_training(tmp_path, capsys):
     (tmp_path / "model").mkdir()
-    assert (
-        run_in_process(capsys, "synth", "--rows", 100, "--out", tmp_path / "d.csv").returncode == 0
-    )
+    synth = run_in_process(capsys, "synth", "--rows", 100, "--out", tmp_path / "d.csv")
+    assert synth.returncode == 0, synth.stderr
     result = run_in_process(
         capsys, "fit", "--data", tmp_path / "d.csv", "--model-dir", tmp_path / "model"
     )
