@@ -104,7 +104,7 @@ def test_the_help_of_every_readme_command_works(capsys):
         assert capsys.readouterr().out.startswith("usage:")
 
 
-@pytest.mark.slow
+@pytest.mark.keras
 def test_the_tested_block_runs_as_written(tmp_path):
     (block,) = [body for tested, body in shell_blocks(README.read_text()) if tested]
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
