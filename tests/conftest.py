@@ -1,8 +1,13 @@
-"""Kafka fixtures for the integration and fault tests (one broker for the whole session).
+"""Test tiers, and the Kafka fixtures for the integration and fault tests.
+
+Every test is marked from its folder and fixtures (markers in pyproject.toml): ``kafka`` if it
+needs a broker, ``keras`` if it trains a network through a bundle fixture, and ``slow`` for
+both, which the quick tier (``scripts/test --quick``) leaves out.
 
 ``kafka_bootstrap`` picks the first available broker, in order:
 
-1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment (an existing broker);
+1. ``KAFKA_BOOTSTRAP_SERVERS`` from the environment (an existing broker; ``scripts/test``
+   starts one for the whole run and shares it between the pytest-xdist workers);
 2. a testcontainers ``KafkaContainer`` if a Docker engine answers;
 3. a real local broker started with ``scripts/kafka-local`` (needs a JDK and
    ``mvn`` or ``KAFKA_HOME``), stopped at the end of the session.
@@ -33,6 +38,42 @@ from kafka_helpers import (  # noqa: E402
     kafka_local,
     unique_topic_name,
 )
+from once_per_run import built_once  # noqa: E402
+
+TESTS = Path(__file__).parent
+BROKER_FOLDERS = (TESTS / "integration", TESTS / "faults")
+BROKER_FIXTURES = frozenset({"kafka_bootstrap"})
+TRAINING_FIXTURES = frozenset({"model_bundle", "tiny_bundle"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's tier from its folder and fixtures; put modules with slow tests first.
+
+    scripts/test hands whole modules to its workers (--dist loadfile, so a module's fixture,
+    such as a broker of its own, is built once): the long modules start first and the unit
+    tests fill the gaps. The order within a module does not change.
+    """
+    for item in items:
+        for marker in tier_markers(item):
+            item.add_marker(marker)
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
+
+def tier_markers(item: pytest.Item) -> list[str]:
+    """Return the tier markers `item` lacks: kafka, keras, and slow for either."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    marked = {mark.name for mark in item.iter_markers()}
+    kafka = (
+        "kafka" in marked
+        or bool(fixtures & BROKER_FIXTURES)
+        or any(folder in item.path.parents for folder in BROKER_FOLDERS)
+    )
+    keras = "keras" in marked or bool(fixtures & TRAINING_FIXTURES)
+    wanted = {name for name, needed in (("kafka", kafka), ("keras", keras)) if needed}
+    if wanted:
+        wanted.add("slow")
+    return sorted(wanted - marked)
 
 
 @pytest.fixture(scope="session")
@@ -89,17 +130,20 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(scope="session")
 def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny bundle (3000 synthetic rows, 3 epochs, one network), trained once per session."""
+    """A tiny bundle (3000 synthetic rows, 3 epochs, one network), trained once per run."""
+    return built_once(tmp_path_factory, "bundle", train_model_bundle) / "model"
+
+
+def train_model_bundle(root: Path) -> None:
+    """Train the bundle of `model_bundle` into `root`/model from `root`/train.csv."""
     from training.commands import run_fit
     from training.datasets.synth import synthesize
     from training.fitting.config import FitConfig
 
-    root = tmp_path_factory.mktemp("bundle")
     data = root / "train.csv"
     synthesize(3000, 0.02, seed=1).to_csv(data, index=False)
     config = FitConfig(epochs=3, patience=0, ensemble=1, threshold="rate:0.03", seed=0)
     run_fit(data, root / "model", config, log=lambda *_: None)
-    return root / "model"
 
 
 @dataclass(frozen=True)
@@ -114,34 +158,37 @@ class Stream:
 
 @pytest.fixture(scope="session")
 def stream(model_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Stream:
-    """1500 fresh synthetic rows, scored offline with `python -m training score`."""
-    from training.datasets.synth import synthesize
+    """1500 fresh synthetic rows, scored offline with `python -m training score` once per run."""
 
-    root = tmp_path_factory.mktemp("stream")
+    def score_offline(root: Path) -> None:
+        from training.datasets.synth import synthesize
+
+        csv = root / "stream.csv"
+        synthesize(1500, 0.03, seed=7).to_csv(csv, index=False)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "training",
+                "score",
+                "--model-dir",
+                str(model_bundle),
+                "--data",
+                str(csv),
+                "--out",
+                str(root / "scores.csv"),
+            ],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
+    root = built_once(tmp_path_factory, "stream", score_offline)
     csv = root / "stream.csv"
-    synthesize(1500, 0.03, seed=7).to_csv(csv, index=False)
-    out = root / "scores.csv"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "score",
-            "--model-dir",
-            str(model_bundle),
-            "--data",
-            str(csv),
-            "--out",
-            str(out),
-        ],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
     import pandas as pd
 
-    offline = pd.read_csv(out)
+    offline = pd.read_csv(root / "scores.csv")
     ids = [f"stream-{i}" for i in range(len(offline))]
     alerts = {i for i, flag in zip(ids, offline["alert"], strict=True) if flag == 1}
     assert alerts, "the tiny model should alert on some rows"

@@ -104,7 +104,7 @@ def test_the_help_of_every_readme_command_works(capsys):
         assert capsys.readouterr().out.startswith("usage:")
 
 
-@pytest.mark.slow
+@pytest.mark.keras
 def test_the_tested_block_runs_as_written(tmp_path):
     (block,) = [body for tested, body in shell_blocks(README.read_text()) if tested]
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -119,12 +119,24 @@ def test_the_tested_block_runs_as_written(tmp_path):
     assert (tmp_path / "runs" / "try" / "report" / "metrics.json").is_file()
 
 
-def test_the_layout_names_every_module_and_folder():
+def test_the_layout_names_every_package_folder_and_script():
     text = README.read_text()
-    layout = text[text.index("## Layout") : text.index("## Your own data")]
-    named = set(re.findall(r"[\w.-]+", layout))
-    modules = {p.stem for d in ("training", "consumer") for p in (REPO / d).glob("*.py")}
-    folders = {p.name for d in ("tests", "deploy") for p in (REPO / d).iterdir() if p.is_dir()}
+    layout = text[text.index("## Layout") : text.index("## Links")]
+    named = set(re.findall(r"[\w./-]+", layout))
+    packages = {
+        f"{p.parent.relative_to(REPO)}/"
+        for d in ("training", "consumer")
+        for p in (REPO / d).rglob("__init__.py")
+    }
+    folders = {
+        f"{p.name}/" for d in ("tests", "deploy") for p in (REPO / d).iterdir() if p.is_dir()
+    }
     scripts = {p.name for p in (REPO / "scripts").iterdir()}
-    missing = (modules - {"__init__"}) | folders | scripts
-    assert sorted(missing - named - {"__pycache__"}) == []
+    missing = packages | folders | scripts
+    assert sorted(missing - named - {"__pycache__/"}) == []
+
+
+def test_docs_layout_names_every_module():
+    named = set(re.findall(r"`([\w.]+)`", (REPO / "docs" / "layout.md").read_text()))
+    modules = {p.stem for d in ("training", "consumer") for p in (REPO / d).rglob("*.py")}
+    assert sorted(modules - named - {"__init__"}) == []

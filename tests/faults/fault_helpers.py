@@ -31,7 +31,7 @@ RESULTS: list[Outcome] = []
 # transaction.timeout.ms after it began (the tests set 10 s where a member stays dead) plus
 # one scan of transaction.abort.timed.out.transaction.cleanup.interval.ms (10 s by default).
 OPEN_TRANSACTION_BOUND_S = 45
-COMMAND = "scripts/test tests/faults"  # part of scripts/test; FRAUD_FAULT_N=100000 for more
+COMMAND = "scripts/reliability"  # FRAUD_FAULT_N=100000 for more; scripts/test writes nothing
 
 
 @dataclass(frozen=True)
@@ -204,13 +204,14 @@ def check(
 
 
 def write_report(seconds: float, path: Path = REPO_ROOT / "RELIABILITY.md") -> None:
-    """Write the figures of this run, and how long the scenarios took, to RELIABILITY.md."""
+    """Write the figures of this run, and how long the scenarios took, to `path`."""
     lines = [
         "# Reliability: the fault suite's last run",
         "",
-        f"Written by `{COMMAND}` (also run by plain `scripts/test`; `FRAUD_FAULT_N=100000`",
-        "for more transactions) against a real local Kafka broker, each",
-        "consumer a separate OS process. lost = transaction ids never scored; duplicated = score",
+        f"Written by `{COMMAND}` (`FRAUD_FAULT_N=100000` for more transactions): the fault",
+        "suite alone, one scenario at a time, against a real local Kafka broker, each consumer a",
+        "separate OS process. `scripts/test` runs the same scenarios in parallel, writing nothing.",
+        "lost = transaction ids never scored; duplicated = score",
         "records beyond one per id (read read_committed); dead-lettered = records in the DLQ;",
         "recovery = longest time from a fault until the group committed again (kill -9 and crash",
         "points: until it had committed all the input fed before the fault, an upper bound).",

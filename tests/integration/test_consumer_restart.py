@@ -38,10 +38,12 @@ def test_restart_mid_stream_loses_nothing(
     # Transactions arrive at a steady rate; the first consumer is stopped once it has
     # committed some of them, and the second takes over while they keep coming.
     first = ConsumerProcess(tmp_path / "first.log", **settings)
-    second = None
-    feeder = start_replay(kafka_bootstrap, source, stream.csv, "--rate", "300")
+    second = feeder = None
     try:
+        # Fed once the first consumer holds its partitions: on a busy machine (scripts/test's
+        # parallel workers) its start can outlast the 5 s of feed, leaving nothing to take over.
         first.wait_ready()
+        feeder = start_replay(kafka_bootstrap, source, stream.csv, "--rate", "300")
         wait_until_some_committed(kafka_bootstrap, group, source, 100, first)
         code = first.stop(stop_signal)
         if stop_signal == signal.SIGTERM:
@@ -57,7 +59,7 @@ def test_restart_mid_stream_loses_nothing(
         for process in (first, second):
             if process is not None:
                 process.ensure_stopped()
-        if feeder.poll() is None:
+        if feeder is not None and feeder.poll() is None:
             feeder.kill()
             feeder.wait()
 

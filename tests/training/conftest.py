@@ -1,10 +1,11 @@
-"""Shared fixtures: a small synthetic data set and one tiny bundle trained once per session."""
+"""Shared fixtures: a small synthetic data set and one tiny bundle trained once per run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from once_per_run import built_once
 
 from training.commands import run_fit
 from training.datasets.synth import synthesize
@@ -22,6 +23,9 @@ def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> Path:
-    model_dir = tmp_path_factory.mktemp("models") / "tiny"
-    run_fit(synthetic_csv, model_dir, TINY, log=lambda message: None)
-    return model_dir
+    """Two tiny networks fitted on `synthetic_csv`, trained once per run (built_once)."""
+
+    def fit(root: Path) -> None:
+        run_fit(synthetic_csv, root / "tiny", TINY, log=lambda message: None)
+
+    return built_once(tmp_path_factory, "models", fit) / "tiny"

@@ -1,4 +1,4 @@
-"""The command line end to end, in a subprocess, as a user runs it."""
+"""The command line end to end, in a subprocess, as a user runs it; refusals in-process."""
 
 import json
 import subprocess
@@ -6,8 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
-
-pytestmark = pytest.mark.slow
+from cli_helpers import run_in_process
 
 FAST = ["--epochs", "3", "--patience", "0", "--ensemble", "1", "--batch-size", "64"]
 
@@ -24,6 +23,7 @@ def run(*args, check=True):
     return result
 
 
+@pytest.mark.keras
 def test_synth_fit_score_evaluate(tmp_path):
     data, model, scores, report = (
         tmp_path / "t.csv",
@@ -55,6 +55,7 @@ def test_synth_fit_score_evaluate(tmp_path):
     assert (report / "pr_curve.png").exists() and (report / "roc_curve.png").exists()
 
 
+@pytest.mark.keras
 def test_score_ignores_extra_columns_and_keeps_input_order(tmp_path):
     data, model = tmp_path / "t.csv", tmp_path / "model"
     run("synth", "--rows", 1500, "--fraud-rate", 0.02, "--out", data)
@@ -78,6 +79,7 @@ def test_score_ignores_extra_columns_and_keeps_input_order(tmp_path):
     assert b["score"].tolist() == pytest.approx(a["score"].iloc[shuffled.index].tolist(), rel=1e-6)
 
 
+@pytest.mark.keras
 def test_unlabelled_training_with_reference_preset(tmp_path):
     data, model = tmp_path / "t.csv", tmp_path / "model"
     run("synth", "--rows", 1500, "--out", data)
@@ -119,26 +121,27 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
         ),
     ],
 )
-def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, setup, args, message):
+def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, capsys, setup, args, message):
     if setup is not None:
         (tmp_path / "d.csv").write_text(setup)
     args = [a.format(tmp=tmp_path) for a in args]
-    result = run("fit", *args, "--model-dir", tmp_path / "model", check=False)
+    result = run_in_process(capsys, "fit", *args, "--model-dir", tmp_path / "model")
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "model").exists()
 
 
-def test_existing_model_dir_is_refused_before_training(tmp_path):
+def test_existing_model_dir_is_refused_before_training(tmp_path, capsys):
     (tmp_path / "model").mkdir()
-    run("synth", "--rows", 100, "--out", tmp_path / "d.csv")
-    result = run(
-        "fit", "--data", tmp_path / "d.csv", "--model-dir", tmp_path / "model", check=False
+    synth = run_in_process(capsys, "synth", "--rows", 100, "--out", tmp_path / "d.csv")
+    assert synth.returncode == 0, synth.stderr
+    result = run_in_process(
+        capsys, "fit", "--data", tmp_path / "d.csv", "--model-dir", tmp_path / "model"
     )
     assert result.returncode == 2 and "already exists" in result.stderr
     assert "epoch" not in result.stderr
 
 
-def test_help_is_available_for_every_command():
+def test_help_is_available_for_every_command(capsys):
     for command in ("synth", "fit", "score", "evaluate", "compare"):
-        assert "usage:" in run(command, "--help").stdout
+        assert "usage:" in run_in_process(capsys, command, "--help").stdout

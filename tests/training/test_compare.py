@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_in_process
 
 from training.comparison.compare import (
     METHODS,
@@ -68,7 +69,7 @@ def test_summary_and_table():
     assert "| unsupervised | a | 0.850 ± 0.050 | 0.500 ± 0.000 | nan ± nan |" in format_table([row])
 
 
-@pytest.mark.slow
+@pytest.mark.keras
 def test_compare_command_writes_table_and_report(tmp_path):
     data = tmp_path / "d.csv"
     synthesize(2000, fraud_rate=0.03, seed=2).to_csv(data, index=False)
@@ -105,15 +106,10 @@ def test_compare_command_writes_table_and_report(tmp_path):
             assert (tmp_path / "r" / f"{protocol}_{curve}.png").stat().st_size > 1000
 
 
-def test_compare_rejects_unknown_method(tmp_path):
+def test_compare_rejects_unknown_method(tmp_path, capsys):
     data = tmp_path / "d.csv"
     synthesize(200, fraud_rate=0.05).to_csv(data, index=False)
-    result = subprocess.run(
-        [sys.executable, "-m", "training", "compare", "--data", str(data), "--methods", "svm"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_in_process(capsys, "compare", "--data", data, "--methods", "svm")
     assert result.returncode == 2 and "unknown method" in result.stderr
 
 
@@ -131,7 +127,7 @@ def test_variants_are_autoencoders_with_fit_options():
             variant_configs([spec], taken=tuple(METHODS))
 
 
-@pytest.mark.slow
+@pytest.mark.keras
 def test_the_autoencoder_sees_the_real_feature_names(dataset):
     rows = np.arange(dataset.n_rows)
     score = autoencoder_method(FitConfig(epochs=1, patience=0))(

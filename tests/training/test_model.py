@@ -2,7 +2,6 @@
 
 import json
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,10 +11,12 @@ from training.fitting.config import PRESETS, FitConfig
 from training.fitting.network import build_autoencoder, export_layers, layer_widths
 from training.scoring.bundle import load_detector, load_manifest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.keras
 
 
 def test_numpy_forward_pass_matches_keras_within_1e_5(tiny_bundle, synthetic_csv):
+    import keras  # here, not at the top: collecting this module must not load TensorFlow
+
     detector = load_detector(tiny_bundle)
     frame = pd.read_csv(synthetic_csv)
     raw = frame[list(detector.feature_names)].to_numpy()

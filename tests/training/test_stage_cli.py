@@ -6,8 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
-
-pytestmark = pytest.mark.slow
+from cli_helpers import run_in_process
 
 
 def run(*args):
@@ -19,6 +18,7 @@ def run(*args):
     )
 
 
+@pytest.mark.keras
 def test_stage_autoencoder_keeps_the_autoencoder_alone(tmp_path):
     data, model, scores = tmp_path / "t.csv", tmp_path / "model", tmp_path / "s.csv"
     assert run("synth", "--rows", 1500, "--fraud-rate", 0.03, "--out", data).returncode == 0
@@ -41,10 +41,12 @@ def test_stage_autoencoder_keeps_the_autoencoder_alone(tmp_path):
     ],
 )
 def test_stage_both_stops_before_training_when_the_stage_cannot_be_trained(
-    tmp_path, rows, extra, message
+    tmp_path, capsys, rows, extra, message
 ):
     data = tmp_path / "t.csv"
-    assert run("synth", "--rows", rows, "--fraud-rate", 0.02, "--out", data).returncode == 0
-    result = run("fit", "--data", data, "--model-dir", tmp_path / "m", "--stage", "both", *extra)
+    synth = ["synth", "--rows", rows, "--fraud-rate", 0.02, "--out", data]
+    assert run_in_process(capsys, *synth).returncode == 0
+    fit = ["fit", "--data", data, "--model-dir", tmp_path / "m", "--stage", "both", *extra]
+    result = run_in_process(capsys, *fit)
     assert result.returncode == 2 and message in result.stderr
     assert "epoch" not in result.stderr and not (tmp_path / "m").exists()

@@ -18,7 +18,7 @@ from training.fitting.config import FitConfig
 from training.fitting.splits import split_rows
 
 pytest.importorskip("lightgbm")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.keras
 TINY = FitConfig(epochs=3, patience=0, batch_size=128, encoder=("1x", "0.25x"))
 
 
