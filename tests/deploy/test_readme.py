@@ -115,7 +115,7 @@ def test_the_tested_block_runs_as_written(tmp_path):
         assert result.returncode == 0, f"{' '.join(words)}:\n{result.stderr[-2000:]}"
     scores = (tmp_path / "runs" / "try" / "scores.csv").read_text().splitlines()
     stream = (tmp_path / "runs" / "try" / "stream.csv").read_text().splitlines()
-    assert scores[0] == "score,alert" and len(scores) == len(stream)
+    assert scores[0] == "score,alert,reasons,out_of_range" and len(scores) == len(stream)
     assert (tmp_path / "runs" / "try" / "report" / "metrics.json").is_file()
 
 
