@@ -38,7 +38,8 @@ def test_synth_fit_score_evaluate(tmp_path):
     scored = pd.read_csv(scores)
     # 60 labelled frauds: fit trains the supervised stage beside the autoencoder.
     assert "supervised stage:" in fitted.stderr
-    assert list(scored.columns) == ["score", "probability", "alert"] and len(scored) == 3000
+    assert list(scored.columns) == ["score", "probability", "alert", "reasons", "out_of_range"]
+    assert len(scored) == 3000
     manifest = json.loads((model / "manifest.json").read_text())
     decision = manifest["supervised"]["decision"]
     assert decision["score_threshold"] == manifest["threshold"]["value"]

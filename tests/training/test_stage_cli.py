@@ -29,7 +29,7 @@ def test_stage_autoencoder_keeps_the_autoencoder_alone(tmp_path):
     manifest = json.loads((model / "manifest.json").read_text())
     assert "supervised" not in manifest and not (model / "supervised.txt").exists()
     assert run("score", "--model-dir", model, "--data", data, "--out", scores).returncode == 0
-    assert list(pd.read_csv(scores).columns) == ["score", "alert"]
+    assert list(pd.read_csv(scores).columns) == ["score", "alert", "reasons", "out_of_range"]
 
 
 @pytest.mark.parametrize(
