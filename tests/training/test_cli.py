@@ -44,9 +44,17 @@ def test_synth_fit_score_evaluate(tmp_path):
     decision = manifest["supervised"]["decision"]
     assert decision["score_threshold"] == manifest["threshold"]["value"]
     assert 0 < decision["probability_floor"] < 0.1  # the validation split's fraud share
-    expected = (scored["probability"] > decision["probability_threshold"]) | (
-        (scored["score"] > decision["score_threshold"])
-        & (scored["probability"] >= decision["probability_floor"])
+    # The decision's rule, and a value far outside the training ranges alerts on its own.
+    expected = (
+        (scored["probability"] > decision["probability_threshold"])
+        | (
+            (scored["score"] > decision["score_threshold"])
+            & (
+                (scored["probability"] >= decision["probability_floor"])
+                | (scored["score"] > decision["score_ceiling"])
+            )
+        )
+        | scored["reasons"].fillna("").str.contains("out_of_range")
     )
     assert (expected == scored["alert"].astype(bool)).all()
     evaluated = run("evaluate", "--model-dir", model, "--data", data, "--report-dir", report)
