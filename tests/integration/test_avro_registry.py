@@ -12,6 +12,7 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,18 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from registry_helpers import running_registry
 
 from consumer.avro import AvroDecoder, schema_ids
 from consumer.schema_registry import RegistryUnavailableError, SchemaCache, registry_client
 
 NAMES = tuple(f"V{i}" for i in range(1, 29)) + ("Amount",)
 TIMESTAMP_MS = {"type": "long", "logicalType": "timestamp-millis"}
+
+
+@pytest.fixture(scope="module")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from running_registry(tmp_path_factory)
 
 
 def schema(*extra: dict[str, Any], leading: bool = True) -> str:
