@@ -44,7 +44,11 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_bytes(buf: bytes, pos: int) -> tuple[bytes, int]:
-    size, pos = read_long(buf, pos)
+    size = buf[pos]
+    if size < 0x80:  # a length under 64 takes one byte: read_long's first case, inlined
+        size, pos = (size >> 1) ^ -(size & 1), pos + 1
+    else:
+        size, pos = read_long(buf, pos)
     end = pos + size
     if size < 0:
         raise ValueError(f"a negative length ({size})")

@@ -1,0 +1,180 @@
+"""Avro decoding compared: microseconds of CPU per message, batches of 1,000 and 10,000.
+
+    .venv/bin/python -m bench.avro_decoding [--repeats 40]
+
+The same ULB-shaped transactions (V1..V28 and Amount as doubles, then a string id and a
+timestamp-millis event time) are framed for a Schema Registry by confluent-kafka's own
+`AvroSerializer`, then decoded every way:
+
+- fast path: `AvroDecoder`, the features one numpy view of the joined fixed-size prefixes,
+  the id and time from the tail by `SimpleTail`;
+- prefix + fastavro tail: the same view, the tail read by fastavro's `schemaless_reader`
+  instead (the alternative to `SimpleTail`, measured to justify it);
+- general path: `AvroDecoder(fast=False)`, one fastavro record per message;
+- fastavro alone: `schemaless_reader` per message, no matrix, ids or checks (its floor);
+- AvroDeserializer alone: confluent-kafka's deserializer per message, one dict each;
+- JSON (msgspec): `consumer.messages.decode_batch` on the same transactions as JSON.
+
+Every way but the two "alone" ones yields the full matrix, ids and event times. The registry
+is confluent's in-process mock: after the first message a deserializer has the schema cached,
+so a real registry would not be in the timed loop either. CPU time, lower quartile, the ways
+taking turns (see bench.decoding), so a busy shared machine slows them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import numpy as np
+import orjson
+from confluent_kafka import Message
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro import parse_schema, schemaless_reader
+
+from consumer.avro import AvroDecoder, schema_ids
+from consumer.avro_records import HEADER
+from consumer.messages import decode_batch
+from consumer.schema_registry import SchemaCache
+
+NAMES = tuple(f"V{i}" for i in range(1, 29)) + ("Amount",)
+TAIL = [
+    {"name": "transaction_id", "type": "string"},
+    {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+]
+SCHEMA = {
+    "type": "record",
+    "name": "Transaction",
+    "fields": [{"name": name, "type": "double"} for name in NAMES] + TAIL,
+}
+BATCHES = (1_000, 10_000)
+MAX_BYTES = 1 << 20
+
+
+def transactions(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Return ULB-shaped transactions: standard-normal V columns, a positive Amount."""
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(count, len(NAMES)))
+    features[:, -1] = np.abs(features[:, -1]) * 88.0
+    now = int(time.time() * 1000)
+    return [
+        dict(zip(NAMES, row, strict=True)) | {"transaction_id": f"bench-{i}", "event_time": now + i}
+        for i, row in enumerate(features.tolist())
+    ]
+
+
+def ways_to_decode(count: int) -> dict[str, Callable[[], object]]:
+    """Return each way to decode one batch of `count` messages, ready to time."""
+    client = SchemaRegistryClient.new_client({"url": "mock://bench"})
+    context = SerializationContext("transactions", MessageField.VALUE)
+    serialize = AvroSerializer(client, json.dumps(SCHEMA))
+    records = transactions(count)
+    avro = [
+        Message(topic="transactions", partition=0, offset=i, value=serialize(r, context))
+        for i, r in enumerate(records)
+    ]
+    plain = [
+        Message(
+            topic="transactions",
+            partition=0,
+            offset=i,
+            value=orjson.dumps(r | {"event_time": r["event_time"] / 1000}),
+        )
+        for i, r in enumerate(records)
+    ]
+    values = [m.value() or b"" for m in avro]
+    schemas = SchemaCache(client).resolve(schema_ids(values))
+    fast, general = AvroDecoder(NAMES), AvroDecoder(NAMES, fast=False)
+    writer = next(iter(schemas.values()))
+    assert writer is not None and fast.layout(writer).prefix is not None
+    deserialize = AvroDeserializer(client)
+    reader = parse_schema(SCHEMA)
+    check = fast.decode(avro, MAX_BYTES, schemas)
+    assert check.features.shape == (count, len(NAMES)) and not check.rejected
+    return {
+        "fast path (AvroDecoder)": lambda: fast.decode(avro, MAX_BYTES, schemas),
+        "prefix view + fastavro tail": prefix_with_fastavro_tail(values),
+        "general path (AvroDecoder, fast=False)": lambda: general.decode(avro, MAX_BYTES, schemas),
+        "fastavro schemaless_reader alone": lambda: [
+            schemaless_reader(_at_payload(v), reader) for v in values
+        ],
+        "confluent AvroDeserializer alone": lambda: [deserialize(v, context) for v in values],
+        "JSON, msgspec (messages.decode_batch)": lambda: decode_batch(plain, NAMES, MAX_BYTES),
+    }
+
+
+def prefix_with_fastavro_tail(values: list[bytes]) -> Callable[[], object]:
+    """Return the fast path with fastavro, not SimpleTail, reading the id and event time."""
+    tail = parse_schema({"type": "record", "name": "Tail", "fields": TAIL})
+    start = HEADER + 8 * len(NAMES)
+
+    def decode() -> object:
+        fields = []
+        for value in values:
+            stream = io.BytesIO(value)
+            stream.seek(start)
+            record = cast(dict[str, Any], schemaless_reader(stream, tail))
+            assert stream.tell() == len(value)
+            fields.append(record)
+        joined = b"".join([value[HEADER:start] for value in values])
+        features = np.frombuffer(joined, "<f8").reshape(len(values), len(NAMES))
+        return features, [f["transaction_id"] for f in fields], [f["event_time"] for f in fields]
+
+    return decode
+
+
+def _at_payload(value: bytes) -> io.BytesIO:
+    stream = io.BytesIO(value)
+    stream.seek(HEADER)
+    return stream
+
+
+def cpu_seconds(ways: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Return each way's lower-quartile CPU seconds per call, the ways taking turns."""
+    spent: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            started = time.process_time()
+            way()
+            spent[name].append(time.process_time() - started)
+    return {name: float(np.quantile(times, 0.25)) for name, times in spent.items()}
+
+
+def microseconds_per_message(repeats: int) -> dict[int, dict[str, float]]:
+    """Return {batch size: {way: CPU microseconds per message}}."""
+    results = {}
+    for count in BATCHES:
+        # Ten times the batch, a tenth of the repeats: about the same time for each size.
+        seconds = cpu_seconds(ways_to_decode(count), max(3, repeats * BATCHES[0] // count))
+        results[count] = {name: s / count * 1e6 for name, s in seconds.items()}
+    return results
+
+
+def table(results: dict[int, dict[str, float]]) -> str:
+    """Return the results as a Markdown table, one row per way."""
+    sizes = sorted(results)
+    lines = [
+        "| way | " + " | ".join(f"µs/message, {n:,}" for n in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for name in results[sizes[0]]:
+        lines.append(f"| {name} | " + " | ".join(f"{results[n][name]:.2f}" for n in sizes) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.avro_decoding", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=40, help="timed calls per 1,000 batch")
+    args = parser.parse_args(argv)
+    print(table(microseconds_per_message(args.repeats)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
