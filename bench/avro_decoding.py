@@ -40,6 +40,7 @@ from fastavro import parse_schema, schemaless_reader
 
 from consumer.avro import AvroDecoder, schema_ids
 from consumer.avro_records import HEADER
+from consumer.avro_schema import without_logical_types
 from consumer.messages import decode_batch
 from consumer.schema_registry import SchemaCache
 
@@ -111,7 +112,8 @@ def ways_to_decode(count: int) -> dict[str, Callable[[], object]]:
 
 def prefix_with_fastavro_tail(values: list[bytes]) -> Callable[[], object]:
     """Return the fast path with fastavro, not SimpleTail, reading the id and event time."""
-    tail = parse_schema({"type": "record", "name": "Tail", "fields": TAIL})
+    # As the general path reads: the timestamp as written, not a datetime.
+    tail = parse_schema(without_logical_types({"type": "record", "name": "Tail", "fields": TAIL}))
     start = HEADER + 8 * len(NAMES)
 
     def decode() -> object:
