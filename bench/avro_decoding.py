@@ -8,17 +8,18 @@ timestamp-millis event time) are framed for a Schema Registry by confluent-kafka
 
 - fast path: `AvroDecoder`, the features one numpy view of the joined fixed-size prefixes,
   the id and time from the tail by `SimpleTail`;
-- prefix + fastavro tail: the same view, the tail read by fastavro's `schemaless_reader`
-  instead (the alternative to `SimpleTail`, measured to justify it);
 - general path: `AvroDecoder(fast=False)`, one fastavro record per message;
 - fastavro alone: `schemaless_reader` per message, no matrix, ids or checks (its floor);
 - AvroDeserializer alone: confluent-kafka's deserializer per message, one dict each;
-- JSON (msgspec): `consumer.messages.decode_batch` on the same transactions as JSON.
+- JSON (msgspec): `consumer.messages.decode_batch` on the same transactions as JSON;
+- the tail alone (id and event time after the features), read by `SimpleTail` or by fastavro's
+  `schemaless_reader` on a schema of the tail fields: what the tiny reader saves.
 
-Every way but the two "alone" ones yields the full matrix, ids and event times. The registry
-is confluent's in-process mock: after the first message a deserializer has the schema cached,
-so a real registry would not be in the timed loop either. CPU time, lower quartile, the ways
-taking turns (see bench.decoding), so a busy shared machine slows them alike.
+The decoders (fast, general, JSON) yield the full matrix, ids and event times; the "alone"
+rows only their part. The registry is confluent's in-process mock: after the first message a
+deserializer has the schema cached, so a real registry would not be in the timed loop either.
+CPU time, lower quartile, the ways taking turns (as bench.decoding times), so a busy shared
+machine slows them alike.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from fastavro import parse_schema, schemaless_reader
 from consumer.avro import AvroDecoder, schema_ids
 from consumer.avro_records import HEADER
 from consumer.avro_schema import without_logical_types
+from consumer.avro_tail import SimpleTail
 from consumer.messages import decode_batch
 from consumer.schema_registry import SchemaCache
 
 NAMES = tuple(f"V{i}" for i in range(1, 29)) + ("Amount",)
-TAIL = [
+TAIL: list[dict[str, Any]] = [
     {"name": "transaction_id", "type": "string"},
     {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-millis"}},
 ]
@@ -100,35 +102,37 @@ def ways_to_decode(count: int) -> dict[str, Callable[[], object]]:
     assert check.features.shape == (count, len(NAMES)) and not check.rejected
     return {
         "fast path (AvroDecoder)": lambda: fast.decode(avro, MAX_BYTES, schemas),
-        "prefix view + fastavro tail": prefix_with_fastavro_tail(values),
         "general path (AvroDecoder, fast=False)": lambda: general.decode(avro, MAX_BYTES, schemas),
         "fastavro schemaless_reader alone": lambda: [
             schemaless_reader(_at_payload(v), reader) for v in values
         ],
         "confluent AvroDeserializer alone": lambda: [deserialize(v, context) for v in values],
         "JSON, msgspec (messages.decode_batch)": lambda: decode_batch(plain, NAMES, MAX_BYTES),
-    }
+    } | tail_readers(values)
 
 
-def prefix_with_fastavro_tail(values: list[bytes]) -> Callable[[], object]:
-    """Return the fast path with fastavro, not SimpleTail, reading the id and event time."""
+def tail_readers(values: list[bytes]) -> dict[str, Callable[[], object]]:
+    """Return the two ways to read the id and event time after the features, alone."""
+    start = HEADER + 8 * len(NAMES)
+    simple = SimpleTail([(field["name"], field["type"]) for field in TAIL], {}).read
     # As the general path reads: the timestamp as written, not a datetime.
     tail = parse_schema(without_logical_types({"type": "record", "name": "Tail", "fields": TAIL}))
-    start = HEADER + 8 * len(NAMES)
 
-    def decode() -> object:
+    def fastavro_tail() -> object:
         fields = []
         for value in values:
             stream = io.BytesIO(value)
             stream.seek(start)
             record = cast(dict[str, Any], schemaless_reader(stream, tail))
-            assert stream.tell() == len(value)
-            fields.append(record)
-        joined = b"".join([value[HEADER:start] for value in values])
-        features = np.frombuffer(joined, "<f8").reshape(len(values), len(NAMES))
-        return features, [f["transaction_id"] for f in fields], [f["event_time"] for f in fields]
+            if stream.tell() != len(value):
+                raise ValueError("bytes after the record")
+            fields.append((record["transaction_id"], record["event_time"]))
+        return fields
 
-    return decode
+    return {
+        "tail alone: SimpleTail (the fast path's)": lambda: [simple(v, start) for v in values],
+        "tail alone: fastavro schemaless_reader": fastavro_tail,
+    }
 
 
 def _at_payload(value: bytes) -> io.BytesIO:
