@@ -49,8 +49,9 @@ COMPLETE_MARKER = ".complete"
 
 # The registry answers a handful of lookups (clients cache each schema by id), so neither
 # throughput nor pause times matter; memory and start time do. Serial GC, not the broker's ZGC:
-# ZGC maps its heap three times, so the same registry showed ~500 MB resident against ~220 MB.
-# C1 only (TieredStopAtLevel=1) spends less of a shared 2-core machine compiling at start.
+# ZGC maps its heap three times, so the same registry stood at ~500 MB resident (~275 MB
+# proportional) against ~190 MB. C1 only (TieredStopAtLevel=1) spends less of a shared 2-core
+# machine compiling: ready in ~4 s where full tiered compilation took ~11 s (docs/avro.md).
 JVM_OPTS = [
     "-Xmx128m",
     "-XX:+UseSerialGC",
