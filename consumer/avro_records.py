@@ -138,7 +138,8 @@ class RecordReader:
                     continue
                 keep.append(True)
             group = group.take(keep)
-        joined = b"".join([value[HEADER:start] for value in group.values])
+        # A bytearray, not bytes: the matrix viewing it stays writable, as the JSON decoder's is.
+        joined = bytearray().join([value[HEADER:start] for value in group.values])
         if prefix.plain:
             features = np.frombuffer(joined, "<f8").reshape(len(group.values), self.width)
             times_in_prefix = None

@@ -195,6 +195,7 @@ def test_every_shape_decodes_the_features_by_name(shape):
     records = [filled(schema, {"V1": 1.0 + i, "V2": 2.0, "Amount": -3.0}) for i in range(4)]
     decoded = decode([framed(schema, r) for r in records], [schema])
     assert decoded.features.tolist() == [[1.0 + i, 2.0, -3.0] for i in range(4)]
+    assert decoded.features.dtype == np.float64 and decoded.features.flags.writeable
 
 
 # A value for each kind of field the shapes hold, by type, logical type or type name.
