@@ -60,28 +60,21 @@ def parse_writer_schema(
     'schema 4 is a PROTOBUF schema; only Avro and JSON Schema are read'
     """
     kind = (schema_type or AVRO).upper()  # the Confluent API leaves out the type of Avro ones
+    name = f"schema {schema_id}"
     if kind == JSON:
         return WriterSchema(schema_id, JSON)
     if kind != AVRO:
-        return WriterSchema(
-            schema_id,
-            kind,
-            problem=f"{_named(schema_id)} is a {kind} schema; only Avro and JSON Schema are read",
-        )
+        problem = f"{name} is a {kind} schema; only Avro and JSON Schema are read"
+        return WriterSchema(schema_id, kind, problem=problem)
     if references:
-        return WriterSchema(
-            schema_id,
-            AVRO,
-            problem=f"{_named(schema_id)} refers to other "
-            "schemas, which this consumer does not resolve",
-        )
+        problem = f"{name} refers to other schemas, which this consumer does not resolve"
+        return WriterSchema(schema_id, AVRO, problem=problem)
     try:
         declared = json.loads(text)
         avro = fastavro.parse_schema(declared)
         reader = fastavro.parse_schema(without_logical_types(declared))
     except Exception as exc:  # noqa: BLE001 (fastavro raises several kinds for a bad schema)
-        problem = f"{_named(schema_id)} does not parse as Avro ({exc})"
-        return WriterSchema(schema_id, AVRO, problem=problem)
+        return WriterSchema(schema_id, AVRO, problem=f"{name} does not parse as Avro ({exc})")
     return WriterSchema(schema_id, AVRO, avro, reader)
 
 
@@ -142,7 +135,3 @@ def logical_type(avro_type: Any) -> str | None:
 def _defines(avro_type: dict[str, Any]) -> bool:
     kind = avro_type["type"]
     return isinstance(kind, str) and kind in DEFINING
-
-
-def _named(schema_id: int) -> str:
-    return f"schema {schema_id}"
