@@ -11,7 +11,7 @@ from monitoring_helpers import PROMETHEUS_DIR, sample_names
 from prometheus_client import CollectorRegistry
 
 from consumer.metrics import Metrics
-from training.reference import score_reference
+from training.scoring.baseline import score_baseline
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,6 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     scores = np.random.default_rng(0).gamma(2.0, 1.0, size=2000)
-    metrics.describe_model("v1", 5.0, 0.01, score_reference(scores))
+    metrics.describe_model("v1", 5.0, 0.01, score_baseline(scores))
     metrics.observe_scores(scores)
     return sample_names(registry)
