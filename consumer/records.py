@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,17 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class RecordFormats:
+    """How alert and score documents become record values (JSON unless told otherwise)."""
+
+    alert: Callable[[dict[str, Any]], bytes] = orjson.dumps
+    score: Callable[[dict[str, Any]], bytes] = orjson.dumps
+
+
+JSON_RECORDS = RecordFormats()
+
+
+@dataclass(frozen=True)
 class OutRecord:
     """One record to publish, keyed by transaction id; `row` is its index in the batch."""
 
@@ -55,6 +67,7 @@ def build_outputs(
     scored_at: float,
     top_k: int,
     with_scores: bool,
+    formats: RecordFormats = JSON_RECORDS,
 ) -> Outputs:
     """Return alert records (see `Scored.alerts`) and, if `with_scores`, one per row.
 
@@ -67,6 +80,7 @@ def build_outputs(
         scored_at: epoch seconds when the batch was scored.
         top_k: how many top contributing features each record explains.
         with_scores: also build one score record (with an `alert` flag) for every row.
+        formats: the encoding of each kind of record.
     """
     scores, flags = scored.score, scored.alerts
     rows = np.arange(len(scores)) if with_scores else np.flatnonzero(flags)
@@ -81,10 +95,10 @@ def build_outputs(
             document["probability_threshold"] = model.probability_threshold
         key = decoded.transaction_ids[row].encode()
         if flags[row]:
-            alerts.append(OutRecord(key, orjson.dumps(document), row))
+            alerts.append(OutRecord(key, formats.alert(document), row))
         if with_scores:
             document["alert"] = bool(flags[row])
-            score_records.append(OutRecord(key, orjson.dumps(document), row))
+            score_records.append(OutRecord(key, formats.score(document), row))
     return Outputs(alerts, score_records)
 
 

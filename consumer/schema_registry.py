@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from consumer.avro_schema import WriterSchema, parse_writer_schema
-from consumer.errors import ConsumerError
+from consumer.errors import ConfigError, ConsumerError
 
 NOT_FOUND = 404
 UNKNOWN_KEPT_S = 60.0  # how long "no such id" is believed before the registry is asked again
@@ -114,11 +114,16 @@ class SchemaCache:
             del self._unknown_until[schema_id]
 
 
-def registry_client(url: str, settings: dict[str, Any] | None = None) -> SchemaSource:
-    """Return confluent-kafka's client for the registry at `url` (e.g. .../apis/ccompat/v7).
+def registry_client(config: dict[str, Any]) -> Any:
+    """Return confluent-kafka's client from its settings: `url` (e.g. .../apis/ccompat/v7) and
+    its own (basic.auth.user.info, max.retries, timeout...); see `RegistrySettings`.
 
-    `settings` are the client's own (basic.auth.user.info, max.retries, timeout...).
+    Raises:
+        ConfigError: the client refuses a setting.
     """
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    return SchemaRegistryClient({"url": url, **(settings or {})})
+    try:
+        return SchemaRegistryClient(config)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Schema Registry settings rejected: {exc}") from exc
