@@ -7,11 +7,14 @@ test module defines its fixture with `yield from running_registry(tmp_path_facto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,4 +60,35 @@ def running_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
+        registry_local("stop", "--dir", str(root), timeout=120)
+
+
+@dataclass(frozen=True)
+class LocalRegistry:
+    """A registry-local process of a test's own: its URL, and its pid to freeze it by."""
+
+    url: str
+    pid: int
+
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP): requests hang unanswered, as a registry gone away."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """Yield a registry started with scripts/registry-local (never SCHEMA_REGISTRY_URL's: a test
+    that stops the process needs its own), stopped afterwards."""
+    if not can_run_local_registry():
+        pytest.fail("registry-local needs a JDK 17+ and mvn", pytrace=False)
+    root = tmp_path_factory.mktemp("registry")
+    url = registry_local("start", "--dir", str(root))
+    registry = LocalRegistry(url, int((root / "registry.pid").read_text()))
+    try:
+        yield registry
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            registry.thaw()  # a frozen JVM would not hear the stop's SIGTERM
         registry_local("stop", "--dir", str(root), timeout=120)

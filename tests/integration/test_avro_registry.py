@@ -139,6 +139,6 @@ def test_an_unknown_id_is_none_and_an_unreachable_registry_is_unavailable(schema
     with socket.socket() as placeholder:  # a port nothing listens on
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
-    nowhere = registry_client(f"http://127.0.0.1:{port}/apis/ccompat/v7", {"max.retries": 0})
+    nowhere = registry_client({"url": f"http://127.0.0.1:{port}/apis/ccompat/v7", "max.retries": 0})
     with pytest.raises(RegistryUnavailableError, match="could not be asked for schema 1"):
         SchemaCache(nowhere).get(1)

@@ -69,15 +69,8 @@ class Scorer:
     def score(self, features: np.ndarray) -> Scored:
         """Score a (rows, features) matrix of raw features in one vectorised pass per stage.
 
-        A lone row is scored as a pair and the copy dropped: numpy multiplies one row by a
-        matrix with another BLAS routine (gemv), which rounds differently in the last bit;
-        offline scoring and every larger batch use gemm, so every row scores bit for bit alike.
+        A row scores bit for bit alike in a batch of any size (see `network.PRODUCT_ROWS`).
         """
-        if len(features) == 1:
-            pair = self.score(np.repeat(features, 2, axis=0))
-            probability = None if pair.probability is None else pair.probability[:1]
-            raised_by = {name: hits[:1] for name, hits in pair.raised_by.items()}
-            return Scored(pair.contributions[:1], probability, raised_by)
         if self.stage is None or self.decision is None:
             contributions = self.detector.contributions(features)
             alerts = is_alert(contributions.sum(axis=1), self.detector.threshold)
