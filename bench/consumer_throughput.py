@@ -86,12 +86,13 @@ class GroupRun:
 
 def group_rate(
     bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, processes: int,
-    work: Path,
+    work: Path, extra: Sequence[str] = (),
 ) -> GroupRun:  # fmt: skip
-    """Score the whole topic with `processes` consumers in a fresh group; measure them."""
+    """Score the whole topic with `processes` consumers in a fresh group (each given the
+    `extra` options); measure them."""
     group = unique(f"bench-{processes}p")
     scorers = [
-        Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log")
+        Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log", extra)
         for i in range(processes)
     ]
     ready: dict[int, float] = {}

@@ -77,10 +77,19 @@ def render(results: dict[str, Any]) -> str:
     if "reference" in results:
         what = "reference way: one Keras `model.predict` per message"
         lines.append(rate_row("3", what, results["reference"]["rate"], raw))
+    if results.get("peer"):
+        peer = results["peer"]["rate"]
+        what = "peer: a Quix Streams Application, JSON deserializer, numpy score per message"
+        lines.append(rate_row("3", what, peer, raw))
+        if 1 in groups:
+            ratio = f"{groups[1]['rate'] / peer:.1f}"
+            lines.append(plain_row("3", "`consumer run` (2) ÷ the peer", ratio))
     for run in results.get("latency", []):
         load = f"{run['offered']:,.0f} tx/s offered ({run['achieved']:,.0f} sent)"
         lines.append(rate_row("4", f"offered load: {load}", run["achieved"], raw, "tx/s"))
         for view, label in (
+            ("score_appended", "score records: event → score record appended on the broker"),
+            ("score_scorer", "score records, the scorer's share: transaction → record appended"),
             ("histogram", "consumer histogram (event → alert acked)"),
             ("appended", "alerts: event → alert appended on the broker"),
             ("scored", "alerts: event → scored_at"),
@@ -90,9 +99,10 @@ def render(results: dict[str, Any]) -> str:
             if view not in run:
                 continue
             q = run[view]
+            counted = "records" if view in ("score_appended", "score_scorer") else "alerts"
             for key in ("p50", "p99", "max"):
                 if q[key] is not None:
-                    name = f"{run['offered']:,.0f} tx/s, {label}, {key} ({q['count']:,} alerts)"
+                    name = f"{run['offered']:,.0f} tx/s, {label}, {key} ({q['count']:,} {counted})"
                     lines.append(time_row("4", name, q[key], raw))
     for run in results.get("latency", [])[:1]:
         lines.append(time_row("5", "start-up to /readyz 200 (empty topic)", run["ready_s"], raw))
@@ -125,6 +135,47 @@ def render(results: dict[str, Any]) -> str:
         lines.append(plain_row("7", "`fit`: test split", quality))
         stages = "autoencoder + supervised stage" if fit.get("stage") else "autoencoder only"
         lines.append(plain_row("7", "`fit`: the bundle's stages", stages))
+    if "avro" in results:
+        avro = results["avro"]
+        avro_raw = avro["raw"]
+        what = f"Avro: raw consume, bare consumer ({avro['topic']}), the mean of two reads"
+        lines.append(rate_row("9", what, avro_raw, raw))
+        for k, each in enumerate(avro["raw_runs"]):
+            when = "before" if k == 0 else "after"
+            lines.append(rate_row("9", f"Avro: raw consume, the read {when}", each, raw))
+        group = avro["group"]
+        what = f"Avro: `consumer run --schema-registry-url`, one process ({bundle})"
+        lines.append(rate_row("9", what, group["rate"], raw))
+        what = "Avro: the same, as a share of the Avro topic's own raw consume"
+        lines.append(plain_row("9", what, f"{group['rate'] / avro_raw:.3f}"))
+        lines.append(
+            plain_row(
+                "9", "Avro: committed offsets reached the end", str(group["committed_to_end"])
+            )
+        )
+        lines.append(
+            plain_row("9", "Avro: CPU scoring the backlog", f"{group['cpu_cores']:.2f} cores")
+        )
+    registry = results.get("registry")
+    if registry and registry.get("start_s") is not None:
+        lines.append(
+            time_row(
+                "10",
+                "Schema Registry (registry-local): start to the API answering",
+                registry["start_s"],
+                raw,
+            )
+        )
+        lines.append(
+            plain_row(
+                "10",
+                "Schema Registry: resident memory (RSS) after the Avro run",
+                mib(registry["rss"]),
+            )
+        )
+        lines.append(
+            plain_row("10", "Schema Registry: proportional memory (PSS)", mib(registry["pss"]))
+        )
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
     return "\n".join(lines) + "\n"
