@@ -6,6 +6,7 @@ start-up and the last partitions' tail do not count.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class GroupRun:
     cpu_cores: float  # CPU seconds per second during the window, all processes together
     peak_rss: int  # bytes, the largest process
     committed_to_end: bool
+    load: float  # the machine's 1-minute load average once the window ended (2 cores)
 
 
 def group_rate(
@@ -122,7 +124,7 @@ def group_rate(
     finally:
         for s in scorers:
             s.stop()
-    return GroupRun(processes, rate, max(ready.values()), cores, peak, done)
+    return GroupRun(processes, rate, max(ready.values()), cores, peak, done, os.getloadavg()[0])
 
 
 def _slope(samples: list[tuple[float, float]], start: float, end: float) -> float:

@@ -16,6 +16,7 @@ scrape taken once the scorer has scored that second.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -68,6 +69,8 @@ class LatencyRun:
     upstream: Quantiles  # event time to the alert's transaction appended (producer, broker)
     scorer: Quantiles  # the transaction appended to its alert appended (the scorer's share)
     committed_to_end: bool
+    cpu_cores: float  # the scorer's CPU seconds per second while the stream ran
+    load: float  # the machine's 1-minute load average at the end of the stream (2 cores)
     score_appended: Quantiles  # event time to each score record appended on the broker
     score_scorer: Quantiles  # each transaction appended to its score record appended
 
@@ -138,8 +141,11 @@ def latency_at(
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             settled = settle(scorer, rate, replay)
+            cpu_from = (time.monotonic(), scorer.cpu_seconds())
             if replay.wait() != 0:
                 raise RuntimeError(f"replay failed: see {replay_log}")
+            cores = (scorer.cpu_seconds() - cpu_from[1]) / (time.monotonic() - cpu_from[0])
+            load = os.getloadavg()[0]
         done = wait_committed(
             bootstrap, group, topic, PARTITIONS, 120, lambda: scorer.process.poll() is None
         )
@@ -185,6 +191,8 @@ def latency_at(
         upstream=quantiles(np.array(upstream)),
         scorer=quantiles(np.array(own)),
         committed_to_end=done,
+        cpu_cores=cores,
+        load=load,
         score_appended=quantiles(score_appended),
         score_scorer=quantiles(score_scorer),
     )

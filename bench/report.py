@@ -30,6 +30,19 @@ def time_row(number: str, what: str, seconds: float, raw: float | None) -> str:
     return f"| {number} | {what} | {shown} | {ratio} |"
 
 
+def per_cpu_row(number: str, what: str, run: dict[str, Any]) -> str:
+    """A row for a scoring run's messages per CPU-second, and the machine's load then: a rate
+    a busy machine (which starves the process) does not lower.
+
+    >>> per_cpu_row("2", "x", {"rate": 50_000, "cpu_cores": 0.5, "load": 3.0})
+    '| 2 | x | 100,000 msg/CPU-s | n/a (0.50 cores, load average 3.0) |'
+    """
+    per_cpu = run["rate"] / run["cpu_cores"] if run["cpu_cores"] else float("nan")
+    load = f", load average {run['load']:.1f}" if "load" in run else ""
+    busy = f"n/a ({run['cpu_cores']:.2f} cores{load})"
+    return f"| {number} | {what} | {per_cpu:,.0f} msg/CPU-s | {busy} |"
+
+
 def plain_row(number: str, what: str, figure: str, ratio: str = "n/a") -> str:
     return f"| {number} | {what} | {figure} | {ratio} |"
 
@@ -65,6 +78,7 @@ def render(results: dict[str, Any]) -> str:
         one = groups[1]
         what = f"`consumer run`, one process, end to end (default bundle: {bundle})"
         lines.append(rate_row("2", what, one["rate"], raw))
+        lines.append(per_cpu_row("2", "the same, per CPU-second it got", one))
         lines.append(
             plain_row("2", "committed offsets reached the end", str(one["committed_to_end"]))
         )
@@ -72,6 +86,7 @@ def render(results: dict[str, Any]) -> str:
         alone = results["autoencoder_only"]
         what = "`consumer run`, one process, end to end (bundle fitted `--stage autoencoder`)"
         lines.append(rate_row("2", what, alone["rate"], raw))
+        lines.append(per_cpu_row("2", "the same, per CPU-second it got", alone))
         what = "committed offsets reached the end (autoencoder only)"
         lines.append(plain_row("2", what, str(alone["committed_to_end"])))
     if "reference" in results:
@@ -87,6 +102,10 @@ def render(results: dict[str, Any]) -> str:
     for run in results.get("latency", []):
         load = f"{run['offered']:,.0f} tx/s offered ({run['achieved']:,.0f} sent)"
         lines.append(rate_row("4", f"offered load: {load}", run["achieved"], raw, "tx/s"))
+        if "cpu_cores" in run:
+            busy = f"{run['cpu_cores']:.2f} cores, load average {run['load']:.1f}"
+            what = f"{run['offered']:,.0f} tx/s: the scorer's CPU while the stream ran; the machine"
+            lines.append(plain_row("4", what, busy))
         for view, label in (
             ("score_appended", "score records: event → score record appended on the broker"),
             ("score_scorer", "score records, the scorer's share: transaction → record appended"),
@@ -146,6 +165,7 @@ def render(results: dict[str, Any]) -> str:
         group = avro["group"]
         what = f"Avro: `consumer run --schema-registry-url`, one process ({bundle})"
         lines.append(rate_row("9", what, group["rate"], raw))
+        lines.append(per_cpu_row("9", "Avro: the same, per CPU-second it got", group))
         what = "Avro: the same, as a share of the Avro topic's own raw consume"
         lines.append(plain_row("9", what, f"{group['rate'] / avro_raw:.3f}"))
         lines.append(
