@@ -2,11 +2,14 @@
 
     .venv/bin/python -m bench [--messages 300000] [--only fit,raw,throughput,...]
 
-Starts `scripts/kafka-local` unless --bootstrap-servers is given. Phases, in order: fit (its
-bundle and CSV feed the rest), latency (a warm-up, then 5,000 and 20,000 tx/s), raw,
-throughput (one `consumer run`), scaleout (2 and 3 processes), autoencoder (one process with
-a bundle fitted `--stage autoencoder`, when the default bundle has the supervised stage),
-raw again, reference (Keras per message), decoders.
+Starts `scripts/kafka-local` unless --bootstrap-servers is given, and `scripts/registry-local`
+for the Avro phase unless --schema-registry-url is given. Phases, in order: fit (its bundle and
+CSV feed the rest), latency (a warm-up, then 5,000 and 20,000 tx/s, a score record per
+transaction), raw, throughput (one `consumer run`), scaleout (2 and 3 processes), autoencoder
+(one process with a bundle fitted `--stage autoencoder`, when the default bundle has the
+supervised stage), peer (the same job as a Quix Streams application), raw again, reference
+(Keras per message), avro (raw consume and one `consumer run` on the same rows as Avro),
+decoders.
 """
 
 from __future__ import annotations
@@ -28,12 +31,24 @@ from typing import Any
 import pandas as pd
 
 from bench import consumer_throughput, decoding, fit_benchmark, latency, report
-from bench.kafka import REPO, create_topics, delete_topics, fill, local_broker, unique
+from bench.kafka import (
+    REPO,
+    avro_encoder,
+    create_topics,
+    delete_topics,
+    fill,
+    local_broker,
+    unique,
+)
+from bench.registry import local_registry
 
 PHASES = (
-    "fit", "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "decoders",
+    "fit", "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "peer",
+    "avro", "decoders",
 )  # fmt: skip
-KAFKA_PHASES = {"raw", "throughput", "autoencoder", "reference", "latency", "scaleout"}
+KAFKA_PHASES = {
+    "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "peer", "avro",
+}  # fmt: skip
 PARTITIONS = 4
 
 
@@ -126,6 +141,9 @@ def kafka_benchmarks(
                 bootstrap, topic, PARTITIONS, args.messages, autoencoder_dir, 1, work
             )
             results["autoencoder_only"] = dataclasses.asdict(group)
+        if "peer" in phases:
+            say("peer: the same job as a Quix Streams application")
+            results["peer"] = peer(bootstrap, topic, model_dir, args.messages, work)
         # Raw consume swings by a fifth between reads on a shared machine: the base of every
         # ratio is the mean of one read before the scoring runs and one after them.
         say("raw consume again")
@@ -137,7 +155,73 @@ def kafka_benchmarks(
             results["reference"] = reference(bootstrap, topic, model_dir, args.reference_messages)
     finally:
         delete_topics(bootstrap, [topic, f"{topic}-alerts", f"{topic}-dlq"])
+    if "avro" in phases:
+        with local_registry(args.schema_registry_url, work) as registry:
+            results["avro"] = avro_run(bootstrap, registry.url, args, rows, model_dir, work)
+            memory = registry.memory()
+            results["registry"] = {
+                "start_s": registry.start_s,
+                "rss": memory[0] if memory else None,
+                "pss": memory[1] if memory else None,
+            }
     return results
+
+
+def avro_run(
+    bootstrap: str,
+    registry_url: str,
+    args: argparse.Namespace,
+    rows: pd.DataFrame,
+    model_dir: Path,
+    work: Path,
+) -> dict[str, Any]:
+    """Fill a topic with the same rows as Avro (as `replay --format avro` writes them); read it
+    raw before and after one `consumer run --schema-registry-url` scores it."""
+    topic = unique("bench-avro")
+    create_topics(bootstrap, [(topic, PARTITIONS), (f"{topic}-alerts", 1), (f"{topic}-dlq", 1)])
+    try:
+        encode = avro_encoder(registry_url, topic, rows)
+        size = fill(bootstrap, topic, rows, args.messages, encode)
+        described = (
+            f"{args.messages:,} Avro messages of {size / args.messages:.0f} bytes, "
+            f"{PARTITIONS} partitions"
+        )
+        say(f"raw consume of {described}")
+        before = consumer_throughput.raw_rate(bootstrap, topic, args.messages)
+        say("1 scoring process, Avro input through the Schema Registry")
+        group = consumer_throughput.group_rate(
+            bootstrap, topic, PARTITIONS, args.messages, model_dir, 1, work,
+            ("--schema-registry-url", registry_url),
+        )  # fmt: skip
+        say("raw consume of the Avro topic again")
+        after = consumer_throughput.raw_rate(bootstrap, topic, args.messages)
+    finally:
+        delete_topics(bootstrap, [topic, f"{topic}-alerts", f"{topic}-dlq"])
+    return {
+        "topic": described,
+        "raw_runs": [before, after],
+        "raw": (before + after) / 2,
+        "group": dataclasses.asdict(group),
+    }
+
+
+def peer(
+    bootstrap: str, topic: str, model_dir: Path, messages: int, work: Path
+) -> dict[str, Any] | None:
+    """Run bench.quix_peer on the topic; None when quixstreams is not installed."""
+    try:
+        import quixstreams  # noqa: F401
+    except ImportError:
+        say("no quixstreams: the peer row is left out (see BENCHMARKS.md to install it)")
+        return None
+    with open(work / "quix-peer.log", "wb") as log:
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.quix_peer", "--bootstrap-servers", bootstrap,
+             "--topic", topic, "--model-dir", str(model_dir), "--messages", str(messages)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, check=True,
+        )  # fmt: skip
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
 
 
 def latency_runs(
@@ -212,6 +296,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
     )
     parser.add_argument("--bootstrap-servers", help="use this broker (default: start one)")
+    parser.add_argument(
+        "--schema-registry-url", help="use this Schema Registry (default: start one)"
+    )
     parser.add_argument(
         "--messages", type=int, default=300_000, help="throughput topic size (300,000)"
     )

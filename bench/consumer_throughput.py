@@ -6,6 +6,7 @@ start-up and the last partitions' tail do not count.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,16 +83,18 @@ class GroupRun:
     cpu_cores: float  # CPU seconds per second during the window, all processes together
     peak_rss: int  # bytes, the largest process
     committed_to_end: bool
+    load: float  # the machine's 1-minute load average once the window ended (2 cores)
 
 
 def group_rate(
     bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, processes: int,
-    work: Path,
+    work: Path, extra: Sequence[str] = (),
 ) -> GroupRun:  # fmt: skip
-    """Score the whole topic with `processes` consumers in a fresh group; measure them."""
+    """Score the whole topic with `processes` consumers in a fresh group (each given the
+    `extra` options); measure them."""
     group = unique(f"bench-{processes}p")
     scorers = [
-        Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log")
+        Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log", extra)
         for i in range(processes)
     ]
     ready: dict[int, float] = {}
@@ -121,7 +124,7 @@ def group_rate(
     finally:
         for s in scorers:
             s.stop()
-    return GroupRun(processes, rate, max(ready.values()), cores, peak, done)
+    return GroupRun(processes, rate, max(ready.values()), cores, peak, done, os.getloadavg()[0])
 
 
 def _slope(samples: list[tuple[float, float]], start: float, end: float) -> float:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -65,8 +66,14 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
             future.result(30)
 
 
-def transactions(rows: pd.DataFrame, count: int, start: int = 0) -> Iterator[tuple[bytes, bytes]]:
-    """Yield (key, JSON value) for `count` rows, cycling, as `consumer replay` would write them."""
+Encode = Callable[[dict[str, Any]], bytes]
+
+
+def transactions(
+    rows: pd.DataFrame, count: int, start: int = 0, encode: Encode = orjson.dumps
+) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (key, value) for `count` rows, cycling, as `consumer replay` would write them
+    (JSON, or what `encode` makes of each transaction)."""
     columns = list(rows.columns)
     values = rows.to_numpy(np.float64)
     now = time.time()
@@ -74,10 +81,22 @@ def transactions(rows: pd.DataFrame, count: int, start: int = 0) -> Iterator[tup
         transaction = dict(zip(columns, values[i % len(values)].tolist(), strict=True))
         transaction["transaction_id"] = f"bench-{i}"
         transaction["event_time"] = now
-        yield transaction["transaction_id"].encode(), orjson.dumps(transaction)
+        yield transaction["transaction_id"].encode(), encode(transaction)
 
 
-def fill(bootstrap: str, topic: str, rows: pd.DataFrame, count: int) -> int:
+def avro_encoder(registry_url: str, topic: str, rows: pd.DataFrame) -> Encode:
+    """Return replay's Avro encoder for `rows`, its schema registered under TOPIC-value."""
+    from consumer.avro_writer import FramedWriter, TransactionWriter, register, transaction_schema
+    from consumer.schema_registry import registry_client
+
+    schema = transaction_schema(list(rows.columns), rows.head(1000).to_dict("records"))
+    schema_id = register(registry_client({"url": registry_url}), topic, schema)
+    return TransactionWriter(FramedWriter(schema_id, schema)).encode
+
+
+def fill(
+    bootstrap: str, topic: str, rows: pd.DataFrame, count: int, encode: Encode = orjson.dumps
+) -> int:
     """Produce `count` transactions to `topic` at full speed; return their total bytes."""
     producer = Producer(
         {
@@ -88,7 +107,7 @@ def fill(bootstrap: str, topic: str, rows: pd.DataFrame, count: int) -> int:
         }
     )
     size = 0
-    for key, value in transactions(rows, count):
+    for key, value in transactions(rows, count, encode=encode):
         size += len(value)
         while True:
             try:

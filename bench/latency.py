@@ -1,7 +1,10 @@
 """Latency at a fixed offered load: `consumer replay --rate R` feeds a scoring consumer.
 
-Two views of event-to-alert latency: the consumer's own histogram (event time to the alert's
-acknowledgement, observed in the delivery callback), and the alerts themselves: the broker
+The consumer writes a score record for every transaction to a scores topic (LogAppendTime):
+event time to the score record appended on the broker is the latency of every transaction,
+not only of the alerts, and the target's measure. Two more views of event-to-alert latency:
+the consumer's own histogram (event time to the alert's acknowledgement, observed in the
+delivery callback), and the alerts themselves: the broker
 stamps each alert record when it appends it (the alert topic uses LogAppendTime), and each
 alert carries its transaction's event time and when it was scored. The input topic uses
 LogAppendTime too, which splits an alert's latency in two: upstream (event time to its
@@ -13,6 +16,7 @@ scrape taken once the scorer has scored that second.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -65,6 +69,10 @@ class LatencyRun:
     upstream: Quantiles  # event time to the alert's transaction appended (producer, broker)
     scorer: Quantiles  # the transaction appended to its alert appended (the scorer's share)
     committed_to_end: bool
+    cpu_cores: float  # the scorer's CPU seconds per second while the stream ran
+    load: float  # the machine's 1-minute load average at the end of the stream (2 cores)
+    score_appended: Quantiles  # event time to each score record appended on the broker
+    score_scorer: Quantiles  # each transaction appended to its score record appended
 
 
 def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float:
@@ -107,20 +115,21 @@ def quantiles(values: np.ndarray) -> Quantiles:
 def latency_at(
     bootstrap: str, rate: float, seconds: float, model_dir: Path, data: Path, work: Path
 ) -> LatencyRun:
-    """Replay `rate` transactions per second for `seconds` into a scoring consumer; measure."""
+    """Replay `rate` transactions per second for `seconds` into a scoring consumer that writes
+    a score record for each; measure."""
     topic = unique(f"latency-{int(rate)}")
-    alerts = f"{topic}-alerts"
+    alerts, scores = f"{topic}-alerts", f"{topic}-scores"
+    log_append = {"message.timestamp.type": "LogAppendTime"}
     create_topics(
         bootstrap,
-        [(topic, PARTITIONS), (alerts, 1), (f"{topic}-dlq", 1)],
-        {
-            alerts: {"message.timestamp.type": "LogAppendTime"},
-            topic: {"message.timestamp.type": "LogAppendTime"},
-        },
+        [(topic, PARTITIONS), (alerts, 1), (f"{topic}-dlq", 1), (scores, 1)],
+        {alerts: log_append, topic: log_append, scores: log_append},
     )
     count = int(rate * seconds)
     group = unique("latency")
-    scorer = Scorer(bootstrap, model_dir, topic, group, work / f"{topic}.log")
+    scorer = Scorer(
+        bootstrap, model_dir, topic, group, work / f"{topic}.log", ("--scores-topic", scores)
+    )
     try:
         ready = scorer.wait_ready()
         replay_log = work / f"{topic}-replay.log"
@@ -132,8 +141,11 @@ def latency_at(
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             settled = settle(scorer, rate, replay)
+            cpu_from = (time.monotonic(), scorer.cpu_seconds())
             if replay.wait() != 0:
                 raise RuntimeError(f"replay failed: see {replay_log}")
+            cores = (scorer.cpu_seconds() - cpu_from[1]) / (time.monotonic() - cpu_from[0])
+            load = os.getloadavg()[0]
         done = wait_committed(
             bootstrap, group, topic, PARTITIONS, 120, lambda: scorer.process.poll() is None
         )
@@ -145,7 +157,8 @@ def latency_at(
     first, last, sent = send_span(bootstrap, topic, PARTITIONS)
     records = read_all(bootstrap, alerts, 1)
     arrived = {(p, o): ms / 1000 for p, o, ms, _ in read_all(bootstrap, topic, PARTITIONS)}
-    delete_topics(bootstrap, [topic, alerts, f"{topic}-dlq"])
+    score_appended, score_scorer = score_latencies(read_all(bootstrap, scores, 1), arrived, first)
+    delete_topics(bootstrap, [topic, alerts, f"{topic}-dlq", scores])
     appended, scored, upstream, own, events = [], [], [], [], []
     for _, _, broker_ms, value in records:
         alert = orjson.loads(value)
@@ -178,7 +191,29 @@ def latency_at(
         upstream=quantiles(np.array(upstream)),
         scorer=quantiles(np.array(own)),
         committed_to_end=done,
+        cpu_cores=cores,
+        load=load,
+        score_appended=quantiles(score_appended),
+        score_scorer=quantiles(score_scorer),
     )
+
+
+def score_latencies(
+    records: list[tuple[int, int, int, bytes]], arrived: dict[tuple[int, int], float], first: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for each score record past the stream's first second, event time to the record
+    appended, and its transaction appended to the record appended (seconds)."""
+    appended, own = [], []
+    for _, _, broker_ms, value in records:
+        document = orjson.loads(value)
+        event = _epoch(document["event_time"])
+        if event < first + SETTLE_S:
+            continue
+        appended.append(broker_ms / 1000 - event)
+        own.append(
+            broker_ms / 1000 - arrived[(document["source_partition"], document["source_offset"])]
+        )
+    return np.array(appended), np.array(own)
 
 
 def settle(

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,18 @@ def free_port() -> int:
 
 
 class Scorer:
-    """One `python -m consumer run` process with default settings, logging to `log_path`."""
+    """One `python -m consumer run` process with default settings (plus `extra` options),
+    logging to `log_path`."""
 
-    def __init__(self, bootstrap: str, model_dir: Path, topic: str, group: str, log_path: Path):
+    def __init__(
+        self,
+        bootstrap: str,
+        model_dir: Path,
+        topic: str,
+        group: str,
+        log_path: Path,
+        extra: Sequence[str] = (),
+    ):
         self.port = free_port()
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.log_path = log_path
@@ -41,7 +51,7 @@ class Scorer:
              "--model-dir", str(model_dir), "--input-topic", topic,
              "--alert-topic", f"{topic}-alerts", "--dlq-topic", f"{topic}-dlq",
              "--group-id", group, "--metrics-host", "127.0.0.1",
-             "--metrics-port", str(self.port), "--log-level", "warning"],
+             "--metrics-port", str(self.port), "--log-level", "warning", *extra],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -29,7 +29,9 @@ TRAIN_SHARE = 0.6
 def flagged(features, labels, train, test, margin, labelled: bool) -> tuple[float, float]:
     """Return the shares of normal and fraud test rows with a value far out of range."""
     learned = train[labels[train] == 0] if labelled else train
-    outside = training_ranges(features[learned], margin).outside(features[test]).any(axis=1)
+    outside = np.asarray(
+        training_ranges(features[learned], margin).outside(features[test]).any(axis=1)
+    )
     return float(outside[labels[test] == 0].mean()), float(outside[labels[test] == 1].mean())
 
 

@@ -30,6 +30,19 @@ def time_row(number: str, what: str, seconds: float, raw: float | None) -> str:
     return f"| {number} | {what} | {shown} | {ratio} |"
 
 
+def per_cpu_row(number: str, what: str, run: dict[str, Any]) -> str:
+    """A row for a scoring run's messages per CPU-second, and the machine's load then: a rate
+    a busy machine (which starves the process) does not lower.
+
+    >>> per_cpu_row("2", "x", {"rate": 50_000, "cpu_cores": 0.5, "load": 3.0})
+    '| 2 | x | 100,000 msg/CPU-s | n/a (0.50 cores, load average 3.0) |'
+    """
+    per_cpu = run["rate"] / run["cpu_cores"] if run["cpu_cores"] else float("nan")
+    load = f", load average {run['load']:.1f}" if "load" in run else ""
+    busy = f"n/a ({run['cpu_cores']:.2f} cores{load})"
+    return f"| {number} | {what} | {per_cpu:,.0f} msg/CPU-s | {busy} |"
+
+
 def plain_row(number: str, what: str, figure: str, ratio: str = "n/a") -> str:
     return f"| {number} | {what} | {figure} | {ratio} |"
 
@@ -65,6 +78,7 @@ def render(results: dict[str, Any]) -> str:
         one = groups[1]
         what = f"`consumer run`, one process, end to end (default bundle: {bundle})"
         lines.append(rate_row("2", what, one["rate"], raw))
+        lines.append(per_cpu_row("2", "the same, per CPU-second it got", one))
         lines.append(
             plain_row("2", "committed offsets reached the end", str(one["committed_to_end"]))
         )
@@ -72,15 +86,29 @@ def render(results: dict[str, Any]) -> str:
         alone = results["autoencoder_only"]
         what = "`consumer run`, one process, end to end (bundle fitted `--stage autoencoder`)"
         lines.append(rate_row("2", what, alone["rate"], raw))
+        lines.append(per_cpu_row("2", "the same, per CPU-second it got", alone))
         what = "committed offsets reached the end (autoencoder only)"
         lines.append(plain_row("2", what, str(alone["committed_to_end"])))
     if "reference" in results:
         what = "reference way: one Keras `model.predict` per message"
         lines.append(rate_row("3", what, results["reference"]["rate"], raw))
+    if results.get("peer"):
+        peer = results["peer"]["rate"]
+        what = "peer: a Quix Streams Application, JSON deserializer, numpy score per message"
+        lines.append(rate_row("3", what, peer, raw))
+        if 1 in groups:
+            ratio = f"{groups[1]['rate'] / peer:.1f}"
+            lines.append(plain_row("3", "`consumer run` (2) ÷ the peer", ratio))
     for run in results.get("latency", []):
         load = f"{run['offered']:,.0f} tx/s offered ({run['achieved']:,.0f} sent)"
         lines.append(rate_row("4", f"offered load: {load}", run["achieved"], raw, "tx/s"))
+        if "cpu_cores" in run:
+            busy = f"{run['cpu_cores']:.2f} cores, load average {run['load']:.1f}"
+            what = f"{run['offered']:,.0f} tx/s: the scorer's CPU while the stream ran; the machine"
+            lines.append(plain_row("4", what, busy))
         for view, label in (
+            ("score_appended", "score records: event → score record appended on the broker"),
+            ("score_scorer", "score records, the scorer's share: transaction → record appended"),
             ("histogram", "consumer histogram (event → alert acked)"),
             ("appended", "alerts: event → alert appended on the broker"),
             ("scored", "alerts: event → scored_at"),
@@ -90,9 +118,10 @@ def render(results: dict[str, Any]) -> str:
             if view not in run:
                 continue
             q = run[view]
+            counted = "records" if view in ("score_appended", "score_scorer") else "alerts"
             for key in ("p50", "p99", "max"):
                 if q[key] is not None:
-                    name = f"{run['offered']:,.0f} tx/s, {label}, {key} ({q['count']:,} alerts)"
+                    name = f"{run['offered']:,.0f} tx/s, {label}, {key} ({q['count']:,} {counted})"
                     lines.append(time_row("4", name, q[key], raw))
     for run in results.get("latency", [])[:1]:
         lines.append(time_row("5", "start-up to /readyz 200 (empty topic)", run["ready_s"], raw))
@@ -125,6 +154,48 @@ def render(results: dict[str, Any]) -> str:
         lines.append(plain_row("7", "`fit`: test split", quality))
         stages = "autoencoder + supervised stage" if fit.get("stage") else "autoencoder only"
         lines.append(plain_row("7", "`fit`: the bundle's stages", stages))
+    if "avro" in results:
+        avro = results["avro"]
+        avro_raw = avro["raw"]
+        what = f"Avro: raw consume, bare consumer ({avro['topic']}), the mean of two reads"
+        lines.append(rate_row("9", what, avro_raw, raw))
+        for k, each in enumerate(avro["raw_runs"]):
+            when = "before" if k == 0 else "after"
+            lines.append(rate_row("9", f"Avro: raw consume, the read {when}", each, raw))
+        group = avro["group"]
+        what = f"Avro: `consumer run --schema-registry-url`, one process ({bundle})"
+        lines.append(rate_row("9", what, group["rate"], raw))
+        lines.append(per_cpu_row("9", "Avro: the same, per CPU-second it got", group))
+        what = "Avro: the same, as a share of the Avro topic's own raw consume"
+        lines.append(plain_row("9", what, f"{group['rate'] / avro_raw:.3f}"))
+        lines.append(
+            plain_row(
+                "9", "Avro: committed offsets reached the end", str(group["committed_to_end"])
+            )
+        )
+        lines.append(
+            plain_row("9", "Avro: CPU scoring the backlog", f"{group['cpu_cores']:.2f} cores")
+        )
+    registry = results.get("registry")
+    if registry and registry.get("start_s") is not None:
+        lines.append(
+            time_row(
+                "10",
+                "Schema Registry (registry-local): start to the API answering",
+                registry["start_s"],
+                raw,
+            )
+        )
+        lines.append(
+            plain_row(
+                "10",
+                "Schema Registry: resident memory (RSS) after the Avro run",
+                mib(registry["rss"]),
+            )
+        )
+        lines.append(
+            plain_row("10", "Schema Registry: proportional memory (PSS)", mib(registry["pss"]))
+        )
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
     return "\n".join(lines) + "\n"

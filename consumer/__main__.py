@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, opts, handler, text in (
         ("run", options.RUN_OPTIONS, _run, "score an input topic, publish alerts and dead letters"),
-        ("replay", options.REPLAY_OPTIONS, _replay, "feed a transactions CSV into a topic as JSON"),
+        ("replay", options.REPLAY_OPTIONS, _replay, "feed a CSV into a topic, JSON or Avro"),
         ("alerts", options.ALERTS_OPTIONS, _alerts, "follow an alert topic and print alerts"),
     ):
         sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")

@@ -1,8 +1,9 @@
 """The delivery guarantee in one object: when a batch's input offsets are committed, and how.
 
-`AtLeastOnce` flushes the producer, then commits the offsets: an output may be written twice
-(a crash between the two) but never lost. `consumer.transaction.ExactlyOnce` puts a batch's
-outputs and its input offsets in one Kafka transaction: readers with
+`AtLeastOnce` commits the offsets of batches whose every output the broker acknowledged: an
+output may be written twice (a crash between the two) but never lost.
+`consumer.transaction.ExactlyOnce` puts a batch's outputs and its input offsets in one Kafka
+transaction: readers with
 `isolation.level=read_committed` see each output once. Both commit what is done when
 partitions are revoked and drop what is pending when they are lost (another consumer owns
 them: committing would be wrong).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -21,8 +23,8 @@ from consumer.errors import DeliveryError, ProduceRefused
 from consumer.kafka import Sink, Source, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker, Partition
-from consumer.publish import Publisher
+from consumer.offsets import OffsetTracker, Partition, last_offsets
+from consumer.publish import BatchAcks, Publisher
 
 
 class Checkpoint(Protocol):
@@ -51,7 +53,13 @@ class Checkpoint(Protocol):
 
 
 class AtLeastOnce:
-    """Flush the producer, then commit the consumer's offsets, every commit interval.
+    """Commit the offsets of the batches whose outputs are all acknowledged, every interval.
+
+    The producer is not flushed for it: waiting for the acks of everything in flight held the
+    loop every second (34 ms at the median, up to 180 ms, at 20,000 tx/s with a score record
+    each), and the transactions that arrived meanwhile waited too. The batches are kept in
+    order, and only those before the first still waiting are committed; the rest wait for the
+    next interval. Revocation and shutdown (forced) still flush, then commit everything.
 
     Parameters:
         source: the consumer, which commits.
@@ -74,20 +82,23 @@ class AtLeastOnce:
         self.metrics = metrics
         self.flush_timeout = flush_timeout
         self.interval = CommitInterval(commit_interval, monotonic)
-        self.offsets = OffsetTracker()
+        self.offsets = OffsetTracker()  # batches whose outputs are all acknowledged
+        self.awaiting: deque[tuple[BatchAcks, dict[Partition, int]]] = deque()
         self.failed = False
 
     def begin(self) -> None:
         """Nothing to prepare: records go straight to the producer."""
 
     def done(self, messages: Sequence[Message]) -> None:
-        self.offsets.record(messages)
+        self.awaiting.append((self.publisher.end_batch(), last_offsets(messages)))
 
     def commit(self, force: bool = False) -> None:
-        """Flush the producer, then commit offsets.
+        """Commit the offsets of the batches whose records are all acknowledged.
 
-        Records still unacknowledged after the flush timeout (a broker restarting) defer the
-        commit to the next interval; librdkafka fails them after its message.timeout.ms.
+        Unless forced, nothing is waited for: the acks that arrived are taken (a flush with no
+        timeout serves their callbacks), and batches still waiting (a broker restarting) are
+        committed at a later interval; librdkafka fails them after its message.timeout.ms.
+        Forced, the producer is flushed first, up to the flush timeout.
 
         Raises:
             DeliveryError: a record failed, or, when forced, was not acknowledged in time;
@@ -95,15 +106,17 @@ class AtLeastOnce:
         """
         if self.failed or not self.interval.due(force):
             return
+        if not self.awaiting and not self.offsets.pending():
+            return
+        remaining = self.publisher.flush(self.flush_timeout if force else 0)
+        if remaining and force:
+            raise DeliveryError(
+                f"{remaining} records not acknowledged within {self.flush_timeout:g}s"
+            )
+        while self.awaiting and self.awaiting[0][0].waiting <= 0:
+            self.offsets.advance(self.awaiting.popleft()[1])
         pending = self.offsets.pending()
         if not pending:
-            return
-        remaining = self.publisher.flush(self.flush_timeout)
-        if remaining:
-            message = f"{remaining} records not acknowledged within {self.flush_timeout:g}s"
-            if force:
-                raise DeliveryError(message)
-            log_event("commit_deferred", logging.WARNING, reason=message)
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
@@ -132,13 +145,19 @@ class AtLeastOnce:
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         commit_before_revoke(self)
-        self.offsets.drop(partition_keys(partitions))
+        self._forget(partition_keys(partitions))
 
     def lose(self, partitions: list[TopicPartition]) -> None:
-        self.offsets.drop(partition_keys(partitions))
+        self._forget(partition_keys(partitions))
 
     def fail(self) -> None:
         self.failed = True
+
+    def _forget(self, keys: frozenset[Partition]) -> None:
+        self.offsets.drop(keys)
+        for _, ends in self.awaiting:
+            for key in keys:
+                ends.pop(key, None)
 
     def _commit_failed(self, partitions: list[TopicPartition], reason: str) -> None:
         self.metrics.commits.labels("failed").inc()

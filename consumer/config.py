@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from consumer.errors import ConfigError
 
-# Substrings of librdkafka keys whose values must never be printed or logged.
-SECRET_KEY_PARTS = ("password", "secret", "key.pem", "oauthbearer.config", "jaas", "token")
+# Substrings of client setting keys whose values must never be printed or logged
+# (the Schema Registry's basic.auth.user.info is "user:password").
+SECRET_KEY_PARTS = (
+    "password", "secret", "key.pem", "oauthbearer.config", "jaas", "token", "user.info",
+)  # fmt: skip
+FORMATS = ("json", "avro")
 # "error" is left out: the consumer would log a warning every batch instead of starting anywhere.
 OFFSET_RESETS = ("earliest", "latest")
 # Settings that carry the delivery guarantee (manual offset store and commit after the flush,
@@ -85,6 +91,76 @@ class KafkaSettings:
         return {"bootstrap.servers": self.bootstrap_servers, **{k: str(v) for k, v in self.extra}}
 
 
+# The Schema Registry client's numeric settings: confluent-kafka refuses them as text.
+REGISTRY_NUMBERS = frozenset(
+    ("timeout", "max.retries", "retries.wait.ms", "retries.max.wait.ms", "cache.capacity",
+     "cache.latest.ttl.sec")
+)  # fmt: skip
+# A registry stopped mid-request would otherwise hold the loop forever (the client's default
+# is no timeout), and the loop retries a batch itself, with a backoff, without blocking.
+REGISTRY_DEFAULTS: dict[str, Any] = {"timeout": 5, "max.retries": 0}
+_URL_USER_INFO = re.compile(r"//[^/@]*@")
+
+
+def registry_setting(key: str, value: str) -> tuple[str, str | int | float | Secret]:
+    """Return one passthrough Schema Registry client setting: a number, a secret or text.
+
+    >>> registry_setting("timeout", "2.5"), registry_setting("basic.auth.user.info", "u:p")
+    (('timeout', 2.5), ('basic.auth.user.info', Secret('**********')))
+    """
+    key = key.strip()
+    if not key or " " in key:
+        raise ConfigError(f"invalid Schema Registry client setting name {key!r}")
+    if key.lower() == "url":
+        raise ConfigError("set the Schema Registry's URL with --schema-registry-url")
+    if key in REGISTRY_NUMBERS:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"Schema Registry setting {key}={value!r} is not a number") from None
+        return key, int(number) if number.is_integer() else number
+    return key, Secret(value) if is_secret_key(key) else value
+
+
+def mask_url(url: str) -> str:
+    """Return a URL with any user:password in it masked, safe to log.
+
+    >>> mask_url("https://alice:hunter2@registry:8081/apis/ccompat/v7")
+    'https://**********@registry:8081/apis/ccompat/v7'
+    """
+    return _URL_USER_INFO.sub("//**********@", url)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where the Schema Registry is, plus its client's settings (auth, TLS...) passed through."""
+
+    url: str
+    extra: tuple[tuple[str, str | int | float | Secret], ...] = ()
+
+    def client_config(self) -> dict[str, Any]:
+        """Return the settings of confluent-kafka's SchemaRegistryClient, secrets revealed."""
+        config: dict[str, Any] = {"url": self.url, **REGISTRY_DEFAULTS}
+        for key, value in self.extra:
+            config[key] = value.reveal() if isinstance(value, Secret) else value
+        return config
+
+    def redacted(self) -> dict[str, str]:
+        """Return the same settings with secrets masked, safe to log."""
+        return {
+            "url": mask_url(self.url),
+            **{k: str(v) for k, v in REGISTRY_DEFAULTS.items()},
+            **{k: str(v) for k, v in self.extra},
+        }
+
+    def __repr__(self) -> str:  # the URL may hold a user:password
+        return f"RegistrySettings(url={mask_url(self.url)!r}, extra={self.extra!r})"
+
+    def __post_init__(self) -> None:
+        if not self.url.strip():
+            raise ConfigError("schema-registry-url must not be empty")
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything `python -m consumer run` needs; built once, never changed."""
@@ -108,6 +184,8 @@ class RunSettings:
     exactly_once: bool = False
     member_id: str = "fraudstream"
     reload_interval: float = 10.0
+    schema_registry: RegistrySettings | None = None
+    output_format: str = "json"
 
     @property
     def transactional_id(self) -> str:
@@ -134,6 +212,7 @@ class RunSettings:
             raise ConfigError(f"metrics-port {self.metrics_port} is not a TCP port")
         if self.auto_offset_reset not in OFFSET_RESETS:
             raise ConfigError(f"auto-offset-reset must be one of {', '.join(OFFSET_RESETS)}")
+        _avro_needs_registry("output-format", self.output_format, self.schema_registry)
 
 
 @dataclass(frozen=True)
@@ -147,12 +226,15 @@ class ReplaySettings:
     limit: int | None = None
     loop: bool = False
     progress: bool = True
+    format: str = "json"
+    schema_registry: RegistrySettings | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.rate <= 0:
             raise ConfigError("rate must be positive (messages per second); omit it for full speed")
         if self.limit is not None and self.limit < 0:
             raise ConfigError("limit must be 0 or more")
+        _avro_needs_registry("format", self.format, self.schema_registry)
 
 
 @dataclass(frozen=True)
@@ -212,6 +294,16 @@ def follower_config(settings: FollowSettings, group_id: str) -> dict[str, object
         "client.id": "fraudstream-alerts",
         **settings.kafka.client_config(),
     }
+
+
+def _avro_needs_registry(option: str, value: str, registry: RegistrySettings | None) -> None:
+    """Refuse an unknown format, and Avro without a registry to register its schema in."""
+    if value not in FORMATS:
+        raise ConfigError(f"{option} must be one of {', '.join(FORMATS)}, not {value!r}")
+    if value == "avro" and registry is None:
+        raise ConfigError(
+            f"--{option} avro needs --schema-registry-url: the schema is registered there"
+        )
 
 
 def _positive(settings: object, *names: str) -> None:

@@ -15,11 +15,14 @@ class Health:
     def __init__(self) -> None:
         self.model_version: str | None = None
         self.assigned: frozenset[tuple[str, int]] = frozenset()
+        self.unavailable: str | None = None  # what the consumer waits for (a Schema Registry)
 
     def ready(self) -> tuple[bool, str]:
         """Return whether the consumer is ready, and why not."""
         if self.model_version is None:
             return False, "model not loaded"
+        if self.unavailable is not None:
+            return False, self.unavailable
         if not self.assigned:
             return False, "no partitions assigned"
         return True, f"model {self.model_version}, {len(self.assigned)} partitions"

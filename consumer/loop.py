@@ -18,15 +18,18 @@ from consumer import heap
 from consumer.assignment import Assignment
 from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
+from consumer.decoding import BatchDecoder
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.health import Health
 from consumer.kafka import Sink, Source
 from consumer.logs import log_event
-from consumer.messages import Decoded, decode_batch
+from consumer.messages import Decoded
 from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
 from consumer.publish import Publisher
-from consumer.records import ModelInfo, build_outputs
+from consumer.records import JSON_RECORDS, ModelInfo, RecordFormats, build_outputs
+from consumer.registry_outage import RegistryOutage
+from consumer.schema_registry import RegistryUnavailableError
 from training.scoring.detector import Detector
 from training.scoring.scorer import Scored, Scorer
 
@@ -45,6 +48,8 @@ class ScoringLoop:
             and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
         models: where a newer model may appear; asked between batches (None: never).
+        decoder: the decode stage (without one: plain JSON, framed values dead-lettered).
+        formats: how alert and score records are encoded (JSON unless told).
     """
 
     def __init__(
@@ -60,8 +65,12 @@ class ScoringLoop:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         models: ModelWatch | None = None,
+        decoder: BatchDecoder | None = None,
+        formats: RecordFormats = JSON_RECORDS,
     ):
         self.models = models
+        self.decoder = decoder or BatchDecoder()
+        self.formats = formats
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
@@ -72,6 +81,7 @@ class ScoringLoop:
         self.clock = clock
         self.monotonic = monotonic
         self.assignment = Assignment(source, self.health, metrics)
+        self.outage = RegistryOutage(source, self.health, metrics, monotonic)
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
 
@@ -100,9 +110,11 @@ class ScoringLoop:
         if newer is not None:
             self.use(newer)
         messages = self.consume()
-        if messages:
+        started = self.monotonic()
+        decoded = self.decode(messages) if messages else None
+        if decoded is not None:  # None: the batch waits for the Schema Registry
             self.checkpoint.begin()
-            decoded, scored = self.score(messages)
+            scored = self.score(decoded, started)
             try:
                 self.publish(decoded, scored)
             except ProduceRefused as exc:
@@ -142,11 +154,18 @@ class ScoringLoop:
         A batch never waits to fill: what has arrived is scored now. While records await
         their acks, the wait is cut to ACK_POLL_S so that `step` serves their delivery
         callbacks (alert counts, latency) promptly. Per-partition errors are logged, skipped.
+        While a batch waits for the Schema Registry, nothing is returned until its retry.
         """
         size = self.settings.batch_size
+        wait = ACK_POLL_S if self.publisher.pending() else self.settings.batch_timeout
+        if self.outage.waiting:
+            if self.outage.remaining() > 0:
+                held = self.source.consume(size, min(wait, self.outage.remaining()))
+                self.outage.hold([m for m in held if m.error() is None])
+                return []
+            self.outage.retry()
         batch = self.source.consume(size, 0)
         if not batch:
-            wait = ACK_POLL_S if self.publisher.pending() else self.settings.batch_timeout
             batch = self.source.consume(1, wait)
             if batch and size > 1:
                 batch += self.source.consume(size - 1, 0)
@@ -158,16 +177,27 @@ class ScoringLoop:
                 log_event("consume_error", logging.WARNING, code=error.name(), reason=error.str())
         return messages
 
-    def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
-        """Decode the batch and score it with every stage (one matrix, one call per stage)."""
-        started = self.monotonic()
-        decoded = decode_batch(messages, self.scorer.feature_names, self.settings.max_message_bytes)
+    def decode(self, messages: list[Message]) -> Decoded | None:
+        """Decode the batch; None when it must wait for the Schema Registry (it is put back)."""
+        try:
+            decoded = self.decoder.decode(
+                messages, self.scorer.feature_names, self.settings.max_message_bytes
+            )
+        except RegistryUnavailableError as exc:
+            self.outage.put_back(messages, str(exc))
+            return None
+        self.outage.answered()
+        return decoded
+
+    def score(self, decoded: Decoded, started: float) -> Scored:
+        """Score the decoded batch with every stage (one matrix, one call per stage); the batch
+        time observed runs from `started`, before decoding."""
         scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))
         self.metrics.observe_scores(scored.score)
         self.metrics.observe_out_of_range(scored.outside, self.scorer.feature_names)
-        return decoded, scored
+        return scored
 
     def publish(self, decoded: Decoded, scored: Scored) -> None:
         """Hand the batch's alerts, score records and dead letters to the producer."""
@@ -178,6 +208,7 @@ class ScoringLoop:
             self.clock(),
             self.settings.top_features,
             with_scores=self.settings.scores_topic is not None,
+            formats=self.formats,
         )
         self.publisher.publish(outputs, decoded.event_times)
         self.publisher.dead_letter(decoded.rejected)

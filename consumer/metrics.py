@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from consumer import avro_schema, messages
 from consumer.drift import ScoreWindow
-from consumer.messages import REASONS
 from training.scoring.baseline import ScoreBaseline
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -33,7 +33,8 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
-        for reason in REASONS:  # export zeros, so rate() works from the first bad message
+        # Export zeros, so rate() works from the first bad message.
+        for reason in messages.REASONS + avro_schema.REASONS:
             self.invalid_messages.labels(reason)
         self.scoring_batch_seconds = Histogram(
             "fraud_scoring_batch_seconds",
@@ -100,6 +101,12 @@ class Metrics:
         )
         for outcome in ("loaded", "refused"):
             self.model_reloads.labels(outcome)
+        self.schema_registry_unavailable = Counter(
+            "fraud_schema_registry_unavailable",
+            "Batches put back because the Schema Registry could not be asked for a new schema "
+            "id (each try counts; the input waits, nothing is dead-lettered).",
+            registry=registry,
+        )
 
     def describe_model(
         self,

@@ -59,7 +59,11 @@ class OffsetTracker:
 
     def record(self, messages: Sequence[InputMessage]) -> None:
         """Mark messages as handled: every record they caused has been handed to the producer."""
-        for partition, last in last_offsets(messages).items():
+        self.advance(last_offsets(messages))
+
+    def advance(self, ends: dict[Partition, int]) -> None:
+        """Mark each partition handled up to its offset in `ends` (see `last_offsets`)."""
+        for partition, last in ends.items():
             offset = last + 1  # Kafka commits the offset of the next message to read
             if offset > self._next.get(partition, -1):
                 self._next[partition] = offset

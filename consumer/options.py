@@ -2,7 +2,9 @@
 
 A flag wins over its environment variable, which wins over the settings' default. Kafka client
 settings pass through as repeated `--kafka-config KEY=VALUE` or `FRAUD_KAFKA_KEY_PARTS=VALUE`
-(`FRAUD_KAFKA_SASL_MECHANISM` → `sasl.mechanism`), without this code knowing them.
+(`FRAUD_KAFKA_SASL_MECHANISM` → `sasl.mechanism`), without this code knowing them; Schema
+Registry client settings likewise as `--registry-config KEY=VALUE` or `FRAUD_REGISTRY_KEY_PARTS`
+(`FRAUD_REGISTRY_BASIC_AUTH_USER_INFO` → `basic.auth.user.info`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from typing import Any
 from consumer.config import (
     FollowSettings,
     KafkaSettings,
+    RegistrySettings,
     ReplaySettings,
     RunSettings,
     kafka_setting,
+    registry_setting,
 )
 from consumer.errors import ConfigError
 
 ENV_PREFIX = "FRAUD_"
 KAFKA_ENV_PREFIX = "FRAUD_KAFKA_"
+REGISTRY_ENV_PREFIX = "FRAUD_REGISTRY_"
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -64,6 +69,12 @@ class Option:
 
 BOOTSTRAP = Option("bootstrap_servers", str, "Kafka bootstrap servers, host:port[,...]", True)
 LOG_LEVEL = Option("log_level", str, "debug, info, warning or error (default info)")
+SCHEMA_REGISTRY_URL = Option(
+    "schema_registry_url",
+    str,
+    "Schema Registry URL (e.g. http://host:8081): values framed for it (first byte 0) are read "
+    "with their writer's schema, Avro or JSON Schema; without it they are dead-lettered",
+)
 
 RUN_OPTIONS = (
     BOOTSTRAP,
@@ -106,6 +117,13 @@ RUN_OPTIONS = (
         float,
         "seconds between looks for a newer bundle in a directory of bundles (default 10)",
     ),
+    SCHEMA_REGISTRY_URL,
+    Option(
+        "output_format",
+        str,
+        "json or avro: alerts and score records as Avro, their schemas registered under "
+        "TOPIC-value in the Schema Registry (default json)",
+    ),
     LOG_LEVEL,
 )
 REPLAY_OPTIONS = (
@@ -116,6 +134,13 @@ REPLAY_OPTIONS = (
     Option("limit", int, "stop after this many messages"),
     Option("loop", parse_bool, "start over at the end of the file", switch=True),
     Option("no_progress", parse_bool, "do not draw the progress bar", switch=True),
+    Option(
+        "format",
+        str,
+        "json or avro: Avro framed for the Schema Registry, the schema (from the CSV's columns) "
+        "registered under TOPIC-value (default json)",
+    ),
+    SCHEMA_REGISTRY_URL,
     LOG_LEVEL,
 )
 ALERTS_OPTIONS = (
@@ -148,6 +173,16 @@ def add_options(parser: argparse.ArgumentParser, options: Sequence[Option]) -> N
         help="librdkafka setting passed to every client, repeatable (e.g. security.protocol="
         f"SASL_SSL) [env {KAFKA_ENV_PREFIX}KEY_PARTS, e.g. FRAUD_KAFKA_SASL_MECHANISM]",
     )
+    if SCHEMA_REGISTRY_URL in options:
+        parser.add_argument(
+            "--registry-config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Schema Registry client setting, repeatable (e.g. basic.auth.user.info=USER:"
+            f"SECRET) [env {REGISTRY_ENV_PREFIX}KEY_PARTS, e.g. "
+            "FRAUD_REGISTRY_BASIC_AUTH_USER_INFO]",
+        )
 
 
 def resolve(
@@ -190,12 +225,42 @@ def kafka_settings(
     return KafkaSettings(values.pop("bootstrap_servers"), tuple(extra.items()))
 
 
+def registry_settings(
+    values: dict[str, Any], args: argparse.Namespace, env: Mapping[str, str]
+) -> RegistrySettings | None:
+    """Return the Schema Registry's URL plus passthrough client settings, or None without a URL.
+
+    Raises:
+        ConfigError: client settings are given without a URL, or one does not parse.
+    """
+    url = values.pop("schema_registry_url", None)
+    extra: dict[str, Any] = {}
+    for name, value in sorted(env.items()):
+        if name.startswith(REGISTRY_ENV_PREFIX) and len(name) > len(REGISTRY_ENV_PREFIX):
+            key = name[len(REGISTRY_ENV_PREFIX) :].lower().replace("_", ".")
+            extra.update([registry_setting(key, value)])
+    for item in getattr(args, "registry_config", []):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--registry-config {item!r} must look like KEY=VALUE")
+        extra.update([registry_setting(key, value)])
+    if url is None:
+        if extra:
+            raise ConfigError(
+                "Schema Registry settings are given but no --schema-registry-url "
+                f"(or {SCHEMA_REGISTRY_URL.env})"
+            )
+        return None
+    return RegistrySettings(url, tuple(extra.items()))
+
+
 def run_settings(args: argparse.Namespace, env: Mapping[str, str]) -> RunSettings:
     """Build the settings of `run` from flags and environment."""
     values = resolve(RUN_OPTIONS, args, env)
     values.pop("log_level", None)
     values.setdefault("member_id", socket.gethostname())
-    return RunSettings(kafka=kafka_settings(values, args, env), **values)
+    registry = registry_settings(values, args, env)
+    return RunSettings(kafka=kafka_settings(values, args, env), schema_registry=registry, **values)
 
 
 def replay_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ReplaySettings:
@@ -203,7 +268,10 @@ def replay_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ReplayS
     values = resolve(REPLAY_OPTIONS, args, env)
     values.pop("log_level", None)
     values["progress"] = not values.pop("no_progress", False)
-    return ReplaySettings(kafka=kafka_settings(values, args, env), **values)
+    registry = registry_settings(values, args, env)
+    return ReplaySettings(
+        kafka=kafka_settings(values, args, env), schema_registry=registry, **values
+    )
 
 
 def follow_settings(args: argparse.Namespace, env: Mapping[str, str]) -> FollowSettings:

@@ -88,6 +88,21 @@ class DeliveryFailures:
         return reasons
 
 
+class BatchAcks:
+    """A batch's records still awaiting their acknowledgement; each failure also goes to
+    `failures`. The delivery callback of every record the batch produced."""
+
+    __slots__ = ("waiting", "failures")
+
+    def __init__(self, failures: DeliveryFailures):
+        self.waiting = 0
+        self.failures = failures
+
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        self.waiting -= 1
+        self.failures.record(error, message)
+
+
 class Publisher(Generic[ProducerT]):
     """Produce the records of each batch: the one owner of the producer and its failures.
 
@@ -117,23 +132,29 @@ class Publisher(Generic[ProducerT]):
         self.clock = clock
         self.dead_letter_bytes = dead_letter_bytes
         self._failures = DeliveryFailures()
+        self._batch = BatchAcks(self._failures)
 
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
         """Produce a batch's alerts and score records."""
+        batch = self._batch
         for record in outputs.alerts:
-            on_delivery = partial(self._alert_delivered, float(event_times[record.row]))
+            on_delivery = partial(self._alert_delivered, batch, float(event_times[record.row]))
             produce(self._producer, self.alert_topic, record.value, record.key, None, on_delivery)
+            batch.waiting += 1
         if self.scores_topic is not None:
             for record in outputs.scores:
                 value, key = record.value, record.key
-                produce(self._producer, self.scores_topic, value, key, None, self._failures)
+                produce(self._producer, self.scores_topic, value, key, None, batch)
+                batch.waiting += 1
 
     def dead_letter(self, rejected: Sequence[Rejected]) -> None:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
+        batch = self._batch
         for item in rejected:
             message = item.message
             value, key, headers = dead_letter_record(item, self.dead_letter_bytes)
-            produce(self._producer, self.dlq_topic, value, key, headers, self._failures)
+            produce(self._producer, self.dlq_topic, value, key, headers, batch)
+            batch.waiting += 1
             self.metrics.invalid_messages.labels(item.reason).inc()
             log_event(
                 "dead_letter",
@@ -144,6 +165,11 @@ class Publisher(Generic[ProducerT]):
                 partition=message.partition(),
                 offset=message.offset(),
             )
+
+    def end_batch(self) -> BatchAcks:
+        """Return the acknowledgements awaited by the records produced since the last call."""
+        batch, self._batch = self._batch, BatchAcks(self._failures)
+        return batch
 
     def poll(self, timeout: float) -> None:
         """Serve the delivery callbacks of acknowledged records, waiting up to `timeout`."""
@@ -181,8 +207,9 @@ class Publisher(Generic[ProducerT]):
         self._failures.take()
 
     def _alert_delivered(
-        self, event_time: float, error: KafkaError | None, message: Message
+        self, batch: BatchAcks, event_time: float, error: KafkaError | None, message: Message
     ) -> None:
+        batch.waiting -= 1
         if self._failures.record(error, message):
             self.metrics.alerts.inc()
             latency = self.clock() - event_time

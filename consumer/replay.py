@@ -1,4 +1,4 @@
-"""Feed a transactions CSV into a topic as JSON messages, at a fixed rate or at full speed."""
+"""Feed a transactions CSV into a topic, as JSON or Avro, at a fixed rate or at full speed."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from typing import Any, TextIO
 import orjson
 
 from consumer import heap
+from consumer.avro_writer import (
+    FramedWriter,
+    SchemaRegistrar,
+    TransactionWriter,
+    register,
+    transaction_schema,
+)
 from consumer.config import ReplaySettings
 from consumer.errors import ConfigError, DeliveryError
 from consumer.kafka import Sink
 from consumer.publish import DeliveryFailures, produce
+from consumer.schema_registry import RegistryUnavailableError, registry_client
 
 PROGRESS_EVERY_S = 0.5
 BAR_WIDTH = 30
@@ -134,19 +142,49 @@ class Progress:
         self.stream.flush()
 
 
+def transaction_encoder(
+    settings: ReplaySettings, rows: list[dict[str, Any]], registrar: SchemaRegistrar | None = None
+) -> Callable[[dict[str, Any]], bytes]:
+    """Return how each transaction becomes a message value: JSON, or Avro whose schema (made
+    from the CSV's columns) is registered under `TOPIC-value`.
+
+    Raises:
+        ConfigError: a column cannot be an Avro field.
+        RegistryUnavailableError: the schema cannot be registered.
+    """
+    if settings.format == "json":
+        return orjson.dumps
+    assert settings.schema_registry is not None  # the settings refuse Avro without a registry
+    schema = transaction_schema(list(rows[0]), rows)
+    client = registrar or registry_client(settings.schema_registry.client_config())
+    try:
+        schema_id = register(client, settings.topic, schema)
+    except Exception as exc:  # noqa: BLE001 (the client raises its HTTP library's errors)
+        raise RegistryUnavailableError(
+            f"cannot register the transactions' schema under {settings.topic}-value: {exc}"
+        ) from exc
+    return TransactionWriter(FramedWriter(schema_id, schema)).encode
+
+
 def replay(
     settings: ReplaySettings,
     sink: Sink,
     clock: Callable[[], float] = time.time,
     stream: TextIO | None = sys.stderr,
+    registrar: SchemaRegistrar | None = None,
 ) -> int:
-    """Produce the CSV's rows to the topic as JSON, keyed by transaction id; return how many.
+    """Produce the CSV's rows to the topic, keyed by transaction id; return how many.
+
+    Parameters:
+        registrar: where an Avro schema is registered (default: settings.schema_registry).
 
     Raises:
-        DataError: the CSV cannot be read.
+        ConfigError: the CSV cannot be read, or a column cannot be an Avro field.
         DeliveryError: some messages were not acknowledged by the broker.
+        RegistryUnavailableError: the Avro schema cannot be registered.
     """
     rows = read_rows(Path(settings.data))
+    encode = transaction_encoder(settings, rows, registrar)
     heap.freeze()  # the rows stay out of full collections, which would stall the stream
     total = settings.limit if settings.limit is not None else (None if settings.loop else len(rows))
     pacer = Pacer(settings.rate)
@@ -159,7 +197,7 @@ def replay(
         pacer.wait(sent)
         transaction["event_time"] = clock()
         key = str(transaction["transaction_id"]).encode()
-        value = orjson.dumps(transaction)
+        value = encode(transaction)
         produce(sink, settings.topic, value, key, on_delivery=failures)
         sent += 1
         sink.poll(0)

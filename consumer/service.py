@@ -14,8 +14,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from consumer import heap
+from consumer.avro_writer import avro_records
 from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
+from consumer.decoding import BatchDecoder
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
 from consumer.kafka import Sink, build_consumer, build_producer
@@ -24,6 +26,8 @@ from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
 from consumer.publish import Publisher, TransactionalPublisher
+from consumer.records import JSON_RECORDS, RecordFormats
+from consumer.schema_registry import SchemaCache, registry_client
 from consumer.transaction import ExactlyOnce
 from training.scoring.bundle import load_scorer
 
@@ -111,6 +115,21 @@ def build_checkpoint(
     return checkpoint
 
 
+def typed_io(settings: RunSettings) -> tuple[BatchDecoder, RecordFormats]:
+    """Return the decode stage and the records' formats: with a Schema Registry when one is set.
+
+    Raises:
+        RegistryUnavailableError: Avro output, and its schemas cannot be registered.
+    """
+    if settings.schema_registry is None:
+        return BatchDecoder(), JSON_RECORDS
+    client = registry_client(settings.schema_registry.client_config())
+    formats = JSON_RECORDS
+    if settings.output_format == "avro":
+        formats = avro_records(client, settings.alert_topic, settings.scores_topic)
+    return BatchDecoder(SchemaCache(client)), formats
+
+
 def run(
     settings: RunSettings,
     stopping: Callable[[], bool],
@@ -152,7 +171,10 @@ def run(
             guarantee="exactly-once" if settings.exactly_once else "at-least-once",
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
             kafka=settings.kafka.redacted(),
+            schema_registry=None if (sr := settings.schema_registry) is None else sr.redacted(),
+            output_format=settings.output_format,
         )
+        decoder, formats = typed_io(settings)
         publisher = build_publisher(settings, build_producer(settings), metrics)
         checkpoint: AtLeastOnce | ExactlyOnce | None = None
         try:
@@ -168,6 +190,8 @@ def run(
                 settings,
                 health,
                 models=ModelWatch(directory, model, settings.reload_interval),
+                decoder=decoder,
+                formats=formats,
             )
             heap.freeze()  # everything start-up made stays out of the collector's way
             loop.run(stopping)

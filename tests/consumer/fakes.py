@@ -85,6 +85,8 @@ class FakeSource:
     callbacks: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
     assigned: bool = False
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+    paused: set[tuple[str, int]] = field(default_factory=set)
 
     def subscribe(self, topics, on_assign=None, on_revoke=None, on_lost=None) -> None:
         self.callbacks = {"assign": on_assign, "revoke": on_revoke, "lost": on_lost}
@@ -98,6 +100,8 @@ class FakeSource:
             if self.callbacks.get("assign"):
                 self.callbacks["assign"](self, self.tps())
         self.events.append("consume")
+        if self.paused and self.paused >= set(self.partitions):  # nothing is fetched
+            return []
         return self.batches.pop(0) if self.batches else []
 
     def commit(self, offsets=None, asynchronous: bool = True) -> list[Committed]:
@@ -114,6 +118,20 @@ class FakeSource:
 
     def get_watermark_offsets(self, partition, timeout=None, cached=False):
         return (0, 100)
+
+    def assignment(self) -> list[TopicPartition]:
+        return self.tps() if self.assigned else []
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.events.append("pause")
+        self.paused |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.events.append("resume")
+        self.paused -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.seeks.append((partition.topic, partition.partition, partition.offset))
 
     def close(self) -> None:
         if self.assigned and self.callbacks.get("revoke"):
@@ -205,15 +223,11 @@ class FakeTransactions(FakeSink):
 
 @dataclass
 class FakeGroupSource(FakeSource):
-    seeks: list[tuple[str, int, int]] = field(default_factory=list)
     group_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     unanswered: bool = False  # committed() times out
 
     def consumer_group_metadata(self) -> object:
         return "group-metadata"
-
-    def seek(self, partition: TopicPartition) -> None:
-        self.seeks.append((partition.topic, partition.partition, partition.offset))
 
     def committed(self, partitions: list[TopicPartition], timeout: float = -1):
         """The group's offsets in `group_offsets`; -1001 (none) for the others."""

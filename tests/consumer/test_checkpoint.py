@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 from fakes import FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
 from prometheus_client import CollectorRegistry
 
@@ -226,3 +226,34 @@ def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monk
     checkpoint.commit()
     release.set()
     assert_replaced_and_rewound(checkpoint, source, fresh, registry)
+
+
+def test_at_least_once_commits_the_acknowledged_batches_in_order_without_waiting():
+    source = FakeSource([])
+    timeouts: list[float] = []
+
+    class Acking(FakeSink):
+        def flush(self, timeout: float = -1) -> int:  # the broker acks only what `ack` says
+            timeouts.append(timeout)
+            return len([r for r in self.in_flight if r is not None])
+
+        def ack(self, i: int) -> None:
+            record, callback = self.in_flight[i]
+            callback(None, Message(topic=record.topic, value=record.value))
+            self.in_flight[i] = None
+
+    sink = Acking(source.events)
+    metrics = Metrics(CollectorRegistry())
+    publisher = Publisher(sink, metrics, "alerts", "dlq", "scores")
+    checkpoint = AtLeastOnce(source, publisher, metrics, 0, 30)
+    for offset in (0, 1, 2):
+        publisher.publish(Outputs([], [OutRecord(b"k", b"score", 0)]), np.array([0.0]))
+        checkpoint.done([message(b"{}", offset)])
+    sink.ack(0)
+    sink.ack(2)  # a later batch acknowledged before the one before it
+    checkpoint.commit()
+    assert source.commits == [{("in", 0): 1}]  # the second batch still waits, so the third too
+    assert timeouts == [0]  # nothing waited for
+    sink.ack(1)
+    checkpoint.commit()
+    assert source.commits == [{("in", 0): 1}, {("in", 0): 3}]

@@ -141,3 +141,53 @@ def test_replay_and_alerts_settings():
         {"FRAUD_FROM_BEGINNING": "true", "FRAUD_LIMIT": "3"},
     )
     assert (follow.from_beginning, follow.limit, follow.output_json) == (True, 3, False)
+
+
+def test_the_schema_registry_and_its_client_settings_pass_through_with_secrets_masked():
+    env = {
+        "FRAUD_SCHEMA_REGISTRY_URL": "https://bob:pw1@registry:8081",
+        "FRAUD_REGISTRY_BASIC_AUTH_USER_INFO": "alice:hunter2",
+        "FRAUD_REGISTRY_TIMEOUT": "2.5",
+    }
+    args = parse("run", *REQUIRED, "--registry-config", "max.retries=3", "--output-format", "avro")
+    settings = run_settings(args, env)
+    assert settings.schema_registry is not None and settings.output_format == "avro"
+    config = settings.schema_registry.client_config()
+    assert config == {
+        "url": "https://bob:pw1@registry:8081",
+        "basic.auth.user.info": "alice:hunter2",
+        "timeout": 2.5,
+        "max.retries": 3,
+    }
+    shown = str(settings.schema_registry.redacted()) + repr(settings)
+    assert "hunter2" not in shown and "pw1" not in shown
+    assert settings.schema_registry.redacted()["url"] == "https://**********@registry:8081"
+
+
+def test_without_a_registry_url_the_registry_defaults_bound_nothing_and_avro_is_refused():
+    assert run_settings(parse("run", *REQUIRED), {}).schema_registry is None
+    with pytest.raises(ConfigError, match="no --schema-registry-url"):
+        run_settings(parse("run", *REQUIRED, "--registry-config", "timeout=1"), {})
+    with pytest.raises(ConfigError, match="avro needs --schema-registry-url"):
+        run_settings(parse("run", *REQUIRED, "--output-format", "avro"), {})
+    with pytest.raises(ConfigError, match="format must be one of json, avro"):
+        replay_settings(
+            parse("replay", "--bootstrap-servers", "b", "--topic", "t", "--data", "d",
+                  "--format", "protobuf"), {},
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="is not a number"):
+        run_settings(parse("run", *REQUIRED, "--schema-registry-url", "http://r",
+                           "--registry-config", "timeout=soon"), {})  # fmt: skip
+
+
+def test_a_registry_lookup_never_waits_forever_by_default():
+    args = parse("replay", "--bootstrap-servers", "b", "--topic", "t", "--data", "d",
+                 "--format", "avro", "--schema-registry-url", "http://r")  # fmt: skip
+    settings = replay_settings(args, {})
+    assert settings.format == "avro"
+    assert settings.schema_registry is not None
+    assert settings.schema_registry.client_config() == {
+        "url": "http://r",
+        "timeout": 5,
+        "max.retries": 0,
+    }

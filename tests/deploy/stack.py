@@ -32,6 +32,7 @@ from training.__main__ import build_parser as training_parser
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 KAFKA_LOCAL = REPO / "tools" / "kafka_local.py"  # scripts/kafka-local runs this module
+REGISTRY_LOCAL = REPO / "tools" / "registry_local.py"  # and scripts/registry-local this one
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA_DATASOURCE = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 GRAFANA_DASHBOARDS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "fraudstream.yml"
@@ -84,6 +85,13 @@ def kafka_local_version() -> str:
     """Return the Kafka version scripts/kafka-local runs (its code is tools/kafka_local.py)."""
     match = re.search(r'^DEFAULT_KAFKA_VERSION = "([^"]+)"', KAFKA_LOCAL.read_text(), re.M)
     assert match, "DEFAULT_KAFKA_VERSION not found in tools/kafka_local.py"
+    return match.group(1)
+
+
+def registry_local_version() -> str:
+    """Return the Apicurio Registry version scripts/registry-local runs."""
+    match = re.search(r'^REGISTRY_VERSION = "([^"]+)"', REGISTRY_LOCAL.read_text(), re.M)
+    assert match, "REGISTRY_VERSION not found in tools/registry_local.py"
     return match.group(1)
 
 

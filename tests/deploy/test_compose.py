@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from stack import (
     kafka_local_version,
     mount_problems,
     read_yaml,
+    registry_local_version,
     resolved,
     run_compose,
     url_port,
@@ -78,6 +80,7 @@ def test_docker_compose_refuses_a_broken_file(tmp_path, change):
 def test_the_services_of_the_stack_are_all_there(model):
     assert set(model["services"]) == {
         "kafka",
+        "registry",
         "topics",
         "trainer",
         "consumer",
@@ -91,6 +94,25 @@ def test_kafka_runs_the_version_kafka_local_runs(model):
     version = kafka_local_version()
     assert model["services"]["kafka"]["image"] == f"apache/kafka:{version}"
     assert model["services"]["topics"]["image"] == f"apache/kafka:{version}"
+
+
+def test_the_registry_runs_the_version_registry_local_runs_in_memory(model):
+    registry = model["services"]["registry"]
+    assert registry["image"] == f"apicurio/apicurio-registry:{registry_local_version()}"
+    environment = registry["environment"]
+    assert environment["APICURIO_STORAGE_KIND"] == "sql"
+    assert environment["APICURIO_STORAGE_SQL_KIND"] == "h2"
+    # No datasource settings: the registry's default H2 URL is an in-memory database.
+    assert not [name for name in environment if name.startswith("APICURIO_DATASOURCE")]
+
+
+def test_the_registry_is_checked_and_published_where_it_listens(model):
+    registry = model["services"]["registry"]
+    (published,) = registry["ports"]
+    url = healthcheck_url(registry)
+    assert url_port(url) == published["target"] == 8080  # the image's Quarkus HTTP port
+    assert urlsplit(url).path == "/health/ready"
+    assert published["published"] == "8081"  # the Confluent Schema Registry's usual port
 
 
 def test_each_project_service_runs_a_real_entry_point_with_options_it_accepts(model):

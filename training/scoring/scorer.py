@@ -59,16 +59,6 @@ class Scored:
             return []
         return [feature_names[j] for j in np.flatnonzero(self.outside[row])]
 
-    def rows(self, keep: slice) -> Scored:
-        """Return the scores of the rows `keep` selects."""
-        return Scored(
-            self.contributions[keep],
-            None if self.probability is None else self.probability[keep],
-            {name: hits[keep] for name, hits in self.raised_by.items()},
-            None if self.outside is None else self.outside[keep],
-            None if self.overflow is None else self.overflow[keep],
-        )
-
 
 @dataclass(frozen=True)
 class Scorer:
@@ -96,12 +86,8 @@ class Scorer:
     def score(self, features: np.ndarray) -> Scored:
         """Score a (rows, features) matrix of raw features in one vectorised pass per stage.
 
-        A lone row is scored as a pair and the copy dropped: numpy multiplies one row by a
-        matrix with another BLAS routine (gemv), which rounds differently in the last bit;
-        offline scoring and every larger batch use gemm, so every row scores bit for bit alike.
+        A row scores bit for bit alike in a batch of any size (see `network.PRODUCT_ROWS`).
         """
-        if len(features) == 1:
-            return self.score(np.repeat(features, 2, axis=0)).rows(slice(0, 1))
         # One forward pass gives the score and, for a stage that reads them, its parts.
         outputs = self.detector.outputs(features)
         score = outputs.contributions.sum(axis=1)
