@@ -151,38 +151,39 @@ class Ledger:
 
     def alerted(self, alert: Alert) -> list[Count]:
         """Take an alert new to the index; return the counts it made for a verdict here."""
-        entry = self.entries.get(alert.transaction_id)
-        if entry is None:
+        if alert.transaction_id not in self.entries:
             return []
         role = self.roles.index(alert.role)
-        outcome = entry.outcomes[role]
-        if outcome == WAITING:
-            facts = (alert.model_version, alert.stage)
-            counts = _matched(alert.role, facts, entry.fraud)
-            self._put(alert.transaction_id, _with(entry, role, MATCHED))
-        elif outcome == MISSED:
-            counts = [LateAlertCount(alert.role, verdict_name(entry.fraud))]
-            self._put(alert.transaction_id, _with(entry, role, LATE))
-        else:  # matched or late already: this alert was read before (a restart)
-            return []
-        return self._count(counts)
+        facts = (alert.model_version, alert.stage)
+        return self._count(self._alert_for(alert.transaction_id, role, facts))
 
     def recheck(self) -> list[Count]:
-        """Match waiting roles against the alert index (after a restore); return the counts."""
+        """Take the indexed alerts of restored entries' open roles; return the counts.
+
+        After a restart, alerts may be indexed before the ledger is restored: an entry then
+        learns of them here rather than from `alerted`, whether it waits for them (matched) or
+        was settled without them (late).
+        """
         counts: list[Count] = []
-        for _, tx in list(self._pending):
-            entry = self.entries.get(tx)
-            if entry is None or not entry.waiting:
-                continue
-            outcomes = list(entry.outcomes)
-            for i, role in enumerate(self.roles):
-                facts = self.alerts.get(role, tx) if outcomes[i] == WAITING else None
-                if facts is not None:
-                    outcomes[i] = MATCHED
-                    counts += _matched(role, facts, entry.fraud)
-            if outcomes != list(entry.outcomes):
-                self._put(tx, Entry(entry.fraud, entry.arrived_at, "".join(outcomes)))
+        for tx, entry in list(self.entries.items()):
+            if WAITING in entry.outcomes or MISSED in entry.outcomes:
+                for role, name in enumerate(self.roles):
+                    facts = self.alerts.get(name, tx)
+                    if facts is not None:
+                        counts += self._alert_for(tx, role, facts)
         return self._count(counts)
+
+    def _alert_for(self, tx: str, role: int, facts: tuple[str, str]) -> list[Count]:
+        """Move a role's outcome on its alert (model version, stage); return the counts."""
+        entry = self.entries[tx]
+        outcome = entry.outcomes[role]
+        if outcome == WAITING:
+            self._put(tx, _with(entry, role, MATCHED))
+            return _matched(self.roles[role], facts, entry.fraud)
+        if outcome == MISSED:
+            self._put(tx, _with(entry, role, LATE))
+            return [LateAlertCount(self.roles[role], verdict_name(entry.fraud))]
+        return []  # matched or late already: the alert was read before (a restart)
 
     def settle(self, watermark: float) -> list[Count]:
         """Settle roles still waiting past the grace period, forget entries past the horizon.
