@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -58,12 +59,12 @@ def changelog_records(changes: Changes, roles: Sequence[str]) -> list[Record]:
     >>> from consumer.feedback.ledger import Changes, Entry
     >>> changelog_records(Changes({"t1": Entry(True, 2.5, "mw"), "t0": None}, None),
     ...                   ("champion", "challenger"))  # doctest: +NORMALIZE_WHITESPACE
-    [(b'tx:t0', None),
-     (b'tx:t1', b'{"fraud":true,"arrived_at":2.5,"roles":{"champion":"matched","challenger":"waiting"}}')]
+    [(b'tx:t1', b'{"fraud":true,"arrived_at":2.5,"roles":{"champion":"matched","challenger":"waiting"}}'),
+     (b'tx:t0', None)]
     """  # noqa: E501 (a doctest's expected output)
     records: list[Record] = [
         (ENTRY_PREFIX + tx.encode(), None if entry is None else encode_entry(entry, roles))
-        for tx, entry in sorted(changes.entries.items())
+        for tx, entry in changes.entries.items()
     ]
     if changes.totals is not None:
         records.append((TOTALS_KEY, encode_totals(changes.totals)))
@@ -72,12 +73,14 @@ def changelog_records(changes: Changes, roles: Sequence[str]) -> list[Record]:
 
 def encode_entry(entry: Entry, roles: Sequence[str]) -> bytes:
     """Return an entry's changelog value; roles that did not run are left out."""
-    outcomes = {
-        role: OUTCOMES[code]
-        for role, code in zip(roles, entry.outcomes, strict=True)
-        if code != ABSENT
-    }
+    outcomes = _named_outcomes(tuple(roles), entry.outcomes)
     return orjson.dumps({"fraud": entry.fraud, "arrived_at": entry.arrived_at, "roles": outcomes})
+
+
+@lru_cache(maxsize=1024)
+def _named_outcomes(roles: tuple[str, ...], codes: str) -> dict[str, str]:
+    """Return {role: outcome name}: a few distinct values, each built once (never mutated)."""
+    return {role: OUTCOMES[code] for role, code in zip(roles, codes, strict=True) if code != ABSENT}
 
 
 def encode_totals(totals: dict[Count, int]) -> bytes:

@@ -47,10 +47,16 @@ FraudCount(role='champion', caught='true')]
         self.limits = limits
         self.alerts = AlertIndex(self.roles, limits.horizon, limits.max_alerts)
         self.ledgers: dict[int, Ledger] = {}
+        self._last_home = ("", 0)  # the edge asks `home` and then `add_verdict`: one hash
 
     def home(self, transaction_id: str) -> int:
         """Return the labels partition whose ledger holds this transaction."""
-        return home_partition(transaction_id, self.partitions)
+        last_id, last_home = self._last_home
+        if transaction_id == last_id:
+            return last_home
+        home = home_partition(transaction_id, self.partitions)
+        self._last_home = (transaction_id, home)
+        return home
 
     def assign(
         self,
@@ -72,8 +78,12 @@ FraudCount(role='champion', caught='true')]
         """Index an alert; return the counts it made for a verdict held here."""
         if not self.alerts.add(alert):
             return []
-        ledger = self.ledgers.get(self.home(alert.transaction_id))
-        return [] if ledger is None else ledger.alerted(alert)
+        # A transaction's entry can only be in its home ledger: probing the few ledgers held
+        # costs less than hashing the id, and most alerts have no verdict yet.
+        for ledger in self.ledgers.values():
+            if alert.transaction_id in ledger.entries:
+                return ledger.alerted(alert)
+        return []
 
     def add_verdict(self, partition: int, verdict: Verdict, arrived_at: float) -> list[Count]:
         """Take a verdict read on its home partition; return the counts it made.

@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from consumer.feedback.alert_index import AlertIndex
 from consumer.feedback.alert_records import Alert
@@ -35,9 +37,12 @@ LATE = "l"  # missed, then its alert came: counted in late alerts, the rest stay
 ABSENT = "-"  # the role did not run when the verdict came (restored with other roles)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What a ledger keeps of one transaction: its first verdict and each role's outcome."""
+class Entry(NamedTuple):
+    """What a ledger keeps of one transaction: its first verdict and each role's outcome.
+
+    A named tuple rather than a frozen dataclass: one is made per verdict and per change, and
+    a tuple is made in a third of the time.
+    """
 
     fraud: bool
     arrived_at: float  # the first verdict's arrival (its Kafka timestamp), epoch seconds
@@ -130,7 +135,7 @@ class Ledger:
         tx = verdict.transaction_id
         first = self.entries.get(tx)
         if first is not None:
-            return self._count([RepeatCount(verdict_name(first.fraud), verdict.name)])
+            return self._count([_repeat(first.fraud, verdict.fraud)])
         counts: list[Count] = []
         outcomes = []
         for role in self.roles:
@@ -179,10 +184,10 @@ class Ledger:
         outcome = entry.outcomes[role]
         if outcome == WAITING:
             self._put(tx, _with(entry, role, MATCHED))
-            return _matched(self.roles[role], facts, entry.fraud)
+            return list(_matched(self.roles[role], facts, entry.fraud))
         if outcome == MISSED:
             self._put(tx, _with(entry, role, LATE))
-            return [LateAlertCount(self.roles[role], verdict_name(entry.fraud))]
+            return [_late(self.roles[role], entry.fraud)]
         return []  # matched or late already: the alert was read before (a restart)
 
     def settle(self, watermark: float) -> list[Count]:
@@ -228,7 +233,7 @@ class Ledger:
         counts: list[Count] = []
         if entry.fraud:
             counts = [
-                FraudCount(role, "false")
+                _missed(role)
                 for role, outcome in zip(self.roles, entry.outcomes, strict=True)
                 if outcome == WAITING
             ]
@@ -244,15 +249,34 @@ class Ledger:
 
     def _count(self, counts: list[Count]) -> list[Count]:
         if counts:
-            self.totals.update(counts)
+            totals = self.totals
+            for count in counts:  # Counter.update checks for a Mapping first: slower
+                totals[count] += 1
             self._totals_changed = True
         return counts
 
 
-def _matched(role: str, facts: tuple[str, str], fraud: bool) -> list[Count]:
+# The counts are few distinct values made millions of times: each is made once and shared.
+@lru_cache(maxsize=4096)
+def _matched(role: str, facts: tuple[str, str], fraud: bool) -> tuple[Count, ...]:
     version, stage = facts
     alert: Count = AlertCount(role, version, stage, verdict_name(fraud))
-    return [alert, FraudCount(role, "true")] if fraud else [alert]
+    return (alert, FraudCount(role, "true")) if fraud else (alert,)
+
+
+@lru_cache(maxsize=64)
+def _missed(role: str) -> Count:
+    return FraudCount(role, "false")
+
+
+@lru_cache(maxsize=64)
+def _late(role: str, fraud: bool) -> Count:
+    return LateAlertCount(role, verdict_name(fraud))
+
+
+@lru_cache(maxsize=4)
+def _repeat(first: bool, later: bool) -> Count:
+    return RepeatCount(verdict_name(first), verdict_name(later))
 
 
 def _with(entry: Entry, role: int, outcome: str) -> Entry:

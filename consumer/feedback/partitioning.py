@@ -9,6 +9,10 @@ partitioner and librdkafka's `murmur2_random` do, and sends a verdict found else
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
+from functools import lru_cache
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -22,25 +26,30 @@ def murmur2(data: bytes) -> int:
     """
     length = len(data)
     h = (_SEED ^ length) & _MASK
-    end = length - length % 4
-    for i in range(0, end, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
+    blocks = length >> 2
+    for k in _little_endian_words(blocks)(data):
         k = (k * _M) & _MASK
         k ^= k >> 24
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail = length % 4
-    if tail == 3:
-        h ^= data[end + 2] << 16
-    if tail >= 2:
-        h ^= data[end + 1] << 8
-    if tail >= 1:
+        h = ((h * _M) ^ (k * _M)) & _MASK  # masking once: it distributes over xor
+    tail = length & 3
+    if tail:
+        end = blocks << 2
+        if tail == 3:
+            h ^= data[end + 2] << 16
+        if tail >= 2:
+            h ^= data[end + 1] << 8
         h ^= data[end]
         h = (h * _M) & _MASK
     h ^= h >> 13
     h = (h * _M) & _MASK
     h ^= h >> 15
     return h - (1 << 32) if h >= 1 << 31 else h
+
+
+@lru_cache(maxsize=512)
+def _little_endian_words(count: int) -> Callable[[bytes], tuple[int, ...]]:
+    """Return a function reading the first `count` 4-byte little-endian words of bytes."""
+    return struct.Struct(f"<{count}I").unpack_from
 
 
 def home_partition(transaction_id: str, partitions: int) -> int:
