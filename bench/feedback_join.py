@@ -28,7 +28,8 @@ import random
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 from confluent_kafka import Message
@@ -120,31 +121,32 @@ def run(messages: list[Message], alerts: list[Alert], partitions: int) -> dict[s
         for k in range(len(messages))
     )
 
-    def timed(part: str, work: Callable[[], object]) -> object:
+    @contextmanager
+    def timed(part: str) -> Iterator[None]:
         started = time.process_time()
-        result = work()
+        yield
         spent[part] += time.process_time() - started
-        return result
 
     for start in range(0, len(messages), BATCH):
         batch = messages[start : start + BATCH]
-        decoded = timed("decode", lambda batch=batch: decode_verdicts(batch, 65536))
-        verdicts = decoded.verdicts  # type: ignore[attr-defined]
-
-        def take(verdicts=verdicts) -> None:
+        with timed("decode"):
+            verdicts = decode_verdicts(batch, 65536).verdicts
+        with timed("join"):
             for message, verdict in verdicts:
                 partition = message.partition()
                 if join.home(verdict.transaction_id) != partition:  # the edge's routing check
                     raise AssertionError("the bench places every verdict on its home partition")
                 join.add_verdict(partition, verdict, message.timestamp()[1] / 1000.0)
-
-        timed("join", take)
-        timed("alerts", lambda: [join.add_alert(next(live)) for _ in range(BATCH // 20)])
-        now = T0 + (start + len(batch)) / RATE
-        timed("settle", lambda now=now: join.advance(now))
+        with timed("alerts"):
+            for _ in range(BATCH // 20):
+                join.add_alert(next(live))
+        with timed("settle"):
+            join.advance(T0 + (start + len(batch)) / RATE)
         if (start // BATCH + 1) % int(RATE / BATCH) == 0:
-            timed("changelog", lambda: _encode_changes(join))
-    timed("changelog", lambda: _encode_changes(join))
+            with timed("changelog"):
+                _encode_changes(join)
+    with timed("changelog"):
+        _encode_changes(join)
     return dict(spent)
 
 
@@ -171,7 +173,7 @@ def memory(n: int, partitions: int) -> tuple[float, float]:
         join.add_alert(alert)
     after_alerts = tracemalloc.get_traced_memory()[0]
     for message, verdict in decode_verdicts(messages, 65536).verdicts:
-        join.add_verdict(message.partition(), verdict, message.timestamp()[1] / 1000.0)
+        join.add_verdict(join.home(verdict.transaction_id), verdict, message.timestamp()[1] / 1000)
     for ledger in join.ledgers.values():
         ledger.take_changes()
     after_verdicts = tracemalloc.get_traced_memory()[0]
