@@ -117,6 +117,7 @@ class Ledger:
         self._pending = [(e.arrived_at, tx) for tx, e in self.entries.items() if e.waiting]
         heapq.heapify(self._arrivals)
         heapq.heapify(self._pending)
+        self.waiting = len(self._pending)  # transactions with a role waiting for its alert
         self._changed: set[str] = set()
         self._totals_changed = False
 
@@ -215,10 +216,6 @@ class Ledger:
         self._totals_changed = False
         return Changes(entries, totals)
 
-    def pending(self) -> int:
-        """Return how many transactions have a role still waiting for its alert."""
-        return sum(1 for entry in self.entries.values() if entry.waiting)
-
     def _evict_oldest(self) -> list[Count]:
         _, tx = heapq.heappop(self._arrivals)
         counts = self._miss_waiting(tx)
@@ -241,10 +238,14 @@ class Ledger:
         return counts
 
     def _put(self, tx: str, entry: Entry | None) -> None:
+        old = self.entries.get(tx)
+        if old is not None and old.waiting:
+            self.waiting -= 1
         if entry is None:
             del self.entries[tx]
         else:
             self.entries[tx] = entry
+            self.waiting += entry.waiting
         self._changed.add(tx)
 
     def _count(self, counts: list[Count]) -> list[Count]:

@@ -149,7 +149,9 @@ def test_within_small_bounds_every_fraud_verdict_is_counted_once_per_role(
         run.play(step, advance=True)
         join = run.member.join
         assert len(join.alerts) <= max_alerts
-        assert all(len(ledger.entries) <= max_verdicts for ledger in join.ledgers.values())
+        for ledger in join.ledgers.values():
+            assert len(ledger.entries) <= max_verdicts
+            assert ledger.waiting == sum(entry.waiting for entry in ledger.entries.values())
     run.finish()
     totals = run.topics.committed_totals()
     frauds = sum(1 for _, fraud in verdict_list if fraud)
