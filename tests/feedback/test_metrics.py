@@ -78,8 +78,6 @@ def test_committed_totals_are_exported_per_partition_until_it_is_revoked():
     assert sample(registry, "fraud_feedback_unreadable_alerts_total", reason="not_json") == 0
 
 
-
-
 def test_the_join_size_and_watermark_are_exported():
     registry = CollectorRegistry()
     metrics = FeedbackMetrics(ROLES, registry)
