@@ -200,8 +200,11 @@ class Ledger:
         counts: list[Count] = []
         pending, grace = self._pending, self.limits.grace
         while pending and pending[0][0] + grace <= self.watermark:
-            _, tx = heapq.heappop(pending)
-            counts += self._miss_waiting(tx)
+            arrived_at, tx = heapq.heappop(pending)
+            entry = self.entries.get(tx)
+            # Not an entry evicted since, nor a later one of the same transaction.
+            if entry is not None and entry.arrived_at == arrived_at:
+                counts += self._miss_waiting(tx)
         arrivals, horizon = self._arrivals, self.limits.horizon
         while arrivals and arrivals[0][0] + horizon <= self.watermark:
             _, tx = heapq.heappop(arrivals)
@@ -224,9 +227,9 @@ class Ledger:
 
     def _miss_waiting(self, tx: str) -> list[Count]:
         """Settle every waiting role of a transaction as missed; return the counts."""
-        entry = self.entries.get(tx)
-        if entry is None or not entry.waiting:
-            return []  # matched since, or forgotten
+        entry = self.entries[tx]
+        if not entry.waiting:
+            return []  # matched since
         counts: list[Count] = []
         if entry.fraud:
             counts = [

@@ -133,6 +133,24 @@ def test_a_full_ledger_settles_and_forgets_its_oldest_verdict():
     assert sorted(join.ledgers[0].entries) == ["t2", "t3"]
 
 
+def test_a_verdict_after_its_transaction_was_evicted_waits_its_own_grace_period():
+    join = a_join(max_verdicts=1)
+    verdict(join, "t1", at=1.0)
+    verdict(join, "t2", at=2.0)  # evicts t1, settled at once
+    assert verdict(join, "t1", at=50.0) == [
+        FraudCount("champion", "false"),
+        FraudCount("challenger", "false"),
+        EVICTED,
+    ]  # t1 is a first verdict again, and evicts t2
+    assert join.advance(1.0 + GRACE) == []  # t1's first arrival's deadline: not this one's
+    assert join.ledgers[0].entries["t1"].outcomes == "ww"
+    assert join.add_alert(alert("t1")) == [
+        AlertCount("champion", "v1", "autoencoder", "fraud"),
+        FraudCount("champion", "true"),
+    ]
+    assert join.advance(50.0 + GRACE) == [FraudCount("challenger", "false")]
+
+
 def test_a_full_alert_index_forgets_its_oldest_alert():
     join = a_join(max_alerts=2)
     for i, role in enumerate(["champion", "challenger", "champion"]):
