@@ -39,11 +39,14 @@ class AlertIndex:
         """Remember an alert; tell whether it is new (not a repeat, not beyond the horizon).
 
         Raises:
-            ValueError: the alert's role is not one of the index's roles.
+            ValueError: the alert's role is not one of the index's roles, or its time is not
+                finite (it would break the order the index forgets alerts in).
         """
         known = self._by_role.get(alert.role)
         if known is None:
             raise ValueError(f"alert of role {alert.role!r}; the join knows {self.roles}")
+        if not math.isfinite(alert.alerted_at):
+            raise ValueError(f"an alert is raised at a finite time, not {alert.alerted_at}")
         tx = alert.transaction_id
         if tx in known or alert.alerted_at + self.horizon <= self.watermark:
             return False

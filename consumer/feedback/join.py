@@ -26,7 +26,7 @@ class FeedbackJoin:
         partitions: how many partitions the labels topic has (to find a home partition).
         limits: grace period, horizon and capacities.
 
-    >>> from consumer.feedback.verdicts import Verdict, verdict_name
+    >>> from consumer.feedback.verdicts import Verdict
     >>> join = FeedbackJoin(("champion", "challenger"), 1, Limits(60.0, 3600.0, 100, 100))
     >>> join.assign(0)
     []

@@ -176,6 +176,8 @@ def test_bad_calls_say_what_is_wrong():
         join.add_alert(alert("t1", role="shadow"))
     with pytest.raises(ValueError, match="finite time"):
         verdict(join, "t1", at=math.nan)
+    with pytest.raises(ValueError, match="finite time"):
+        join.add_alert(alert("t1", at=math.inf))
     with pytest.raises(ValueError, match="grace period must be under the horizon"):
         Limits(10.0, 10.0, 1, 1)
     with pytest.raises(ValueError, match="at least one"):
