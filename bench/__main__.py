@@ -176,7 +176,7 @@ def say(text: str) -> None:
 
 def reference(bootstrap: str, topic: str, model_dir: Path, messages: int) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.reference", "--bootstrap-servers", bootstrap,
+        [sys.executable, "-m", "bench.keras_per_message", "--bootstrap-servers", bootstrap,
          "--topic", topic, "--model-dir", str(model_dir), "--messages", str(messages)],
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip

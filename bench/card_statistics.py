@@ -1,10 +1,10 @@
-"""Print the per-column statistics of a ULB-schema CSV that `training.synth` reproduces.
+"""Print the per-column statistics of a ULB-schema CSV that `training.datasets.synth` reproduces.
 
     .venv/bin/python bench/card_statistics.py --data ../shared/datasets/ulb-slice.csv
 
 For V1..V28 on normal rows: the standard deviation and the excess kurtosis; for every V column
 the fraud/normal shift (difference of the class means in normal standard deviations). The
-printed tuples are the targets in `training/synth.py`.
+printed tuples are the targets in `training/datasets/synth.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kurtosis
 
-from training.synth import V_COLUMNS
+from training.datasets.synth import V_COLUMNS
 
 
 def card_statistics(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -31,12 +31,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training import data
-from training.config import PRESETS
-from training.decision import Decision, prevalence_weights, rate_threshold, share_budget
-from training.fitting import fit_detector, split_rows
-from training.newfraud import group_frauds, hidden_recall, without_group
-from training.supervised import autoencoder_outputs, fit_calibration, fit_trees
+from training.comparison.newfraud import group_frauds, hidden_recall, without_group
+from training.datasets.dataset import read_labelled
+from training.evaluation.metrics import prevalence_weights
+from training.fitting.config import PRESETS
+from training.fitting.decision import rate_threshold, share_budget
+from training.fitting.detector import fit_networks
+from training.fitting.splits import split_rows
+from training.fitting.stage import fit_stage
+from training.scoring.decision import Decision
+from training.scoring.stage import autoencoder_outputs
 
 PREVALENCE = 0.00173
 RATE = 0.002
@@ -59,7 +63,7 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    dataset, labels = data.read_labelled(args.data)
+    dataset, labels = read_labelled(args.data)
     groups = group_frauds(dataset.features, labels, GROUPS, seed=0)
     rows: list[dict] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -77,9 +81,9 @@ def run_seed(dataset, labels, groups, seed: int) -> list[dict]:
     fit_normal = splits.fit[labels[splits.fit] == 0]
     val_normal = splits.validation[labels[splits.validation] == 0]
     started = time.perf_counter()
-    detector = fit_detector(
+    detector = fit_networks(
         x, dataset.feature_names, fit_normal, val_normal, config, lambda _: None
-    ).detector
+    )
     print(
         f"seed {seed}: autoencoder fitted in {time.perf_counter() - started:.0f} s", file=sys.stderr
     )
@@ -180,8 +184,8 @@ def alone(method, score, ae, labels, groups, rows, seed: int, hidden_scores=None
 
 def stage(matrix: np.ndarray, labels: np.ndarray, fit, val, seed: int) -> np.ndarray:
     """Return every row's calibrated probability from trees fitted on `fit`, calibrated on `val`."""
-    trees = fit_trees(matrix[fit], labels[fit], seed)
-    return fit_calibration(trees.raw_score(matrix[val]), labels[val])(trees.raw_score(matrix))
+    stage = fit_stage(matrix[fit], labels[fit], matrix[val], labels[val], seed)
+    return stage.probability_of_inputs(matrix)
 
 
 def decide(p, ae, labels, val, veto: str, share: float) -> Decision:

@@ -1,6 +1,6 @@
 """Decoders compared on one batch of ULB-shaped messages, in CPU time (noise-robust).
 
-The reference path is `parse_value` per message (orjson, then checks on a dict), as the
+The strict path is `parse_value` per message (orjson, then checks on a dict), as the
 consumer decoded before the typed fast path; `decode_batch` is what the consumer runs now.
 """
 
@@ -39,7 +39,7 @@ def decoder_rates(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float
     values = [m.value() or b"" for m in messages]
     typed = TypedDecoder(names)
 
-    def reference() -> None:
+    def strict() -> None:
         parsed = [parse_value(v, names, 65536) for v in values]
         flat = chain.from_iterable(row for row, _ in parsed)
         np.fromiter(flat, np.float64, len(parsed) * len(names))
@@ -48,7 +48,7 @@ def decoder_rates(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float
 
     ways: dict[str, Callable[[], object]] = {
         "orjson.loads alone, one dict per message": lambda: [orjson.loads(v) for v in values],
-        "reference path: orjson and checks, matrix, ids, times": reference,
+        "strict path: orjson and checks, matrix, ids, times": strict,
         "msgspec alone, one struct per message": lambda: [typed._decode(v) for v in values],
         "typed path (decode_batch): struct, matrix, ids, times": lambda: decode_batch(
             messages, names, 65536

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from training import data
-from training.compare import PROTOCOLS, protocol_splits
-from training.config import PRESETS
+from training.comparison.compare import PROTOCOLS, protocol_splits
 from training.console import quiet
-from training.fitting import fit_detector
-from training.metrics import ULB_PREVALENCE, at_prevalence
-from training.scoring import Detector, squared_errors
+from training.datasets.dataset import read_labelled
+from training.evaluation.metrics import ULB_PREVALENCE, at_prevalence
+from training.fitting.config import PRESETS
+from training.fitting.detector import FittedNetworks, fit_networks
+from training.scoring.network import squared_errors
 
 
-def score_parts(detector: Detector, features: np.ndarray) -> dict[str, np.ndarray]:
+def score_parts(detector: FittedNetworks, features: np.ndarray) -> dict[str, np.ndarray]:
     """Return each part of the score of raw rows, as `fit` scales them."""
     scaled = detector.scaler.transform(features)
     (network,) = detector.networks
@@ -50,16 +50,16 @@ def main() -> None:
     parser.add_argument("--protocol", choices=PROTOCOLS, default="production")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    dataset, labels = data.read_labelled(args.data)
+    dataset, labels = read_labelled(args.data)
     aucs: dict[str, list[float]] = {}
     production_aps: dict[str, list[float]] = {}
     for seed in range(args.seeds):
         splits = protocol_splits(labels, args.protocol, ULB_PREVALENCE, seed)
         config = dataclasses.replace(PRESETS["default"], scaling=args.scaling, seed=seed * 1000)
-        fitted = fit_detector(
+        fitted = fit_networks(
             dataset.features, dataset.feature_names, splits.fit, splits.validation, config, quiet
         )
-        parts = score_parts(fitted.detector, dataset.features[splits.test])
+        parts = score_parts(fitted, dataset.features[splits.test])
         test_labels = labels[splits.test]
         for name, values in parts.items():
             aucs.setdefault(name, []).append(roc_auc_score(test_labels, values))

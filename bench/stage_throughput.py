@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/stage_throughput.py --model-dir BUNDLE --data CSV
        [--batch-size 1000] [--repeats 50]
 
 Loads a bundle that has the supervised stage and scores batches of rows from the CSV with
-`training.stages.Scorer` (the code the consumer runs per micro-batch), once with the
+`training.scoring.scorer.Scorer` (the code the consumer runs per micro-batch), once with the
 autoencoder alone and once with both stages. Prints the median time per batch and the rows
 per second of each, and the bundle's load time with and without the stage.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training import bundle, data
-from training.stage_bundle import load_scorer
-from training.stages import Scorer
+from training.datasets.dataset import read_csv, to_dataset
+from training.scoring.bundle import load_bundle, load_scorer
+from training.scoring.scorer import Scorer
 
 
 def main() -> int:
@@ -35,8 +35,8 @@ def main() -> int:
     if scorer.stage is None:
         print(f"{args.model_dir}: this bundle has no supervised stage", file=sys.stderr)
         return 2
-    frame = data.read_csv(args.data)
-    features = data.to_dataset(frame, scorer.feature_names, None, str(args.data)).features
+    frame = read_csv(args.data)
+    features = to_dataset(frame, scorer.feature_names, None, str(args.data)).features
     batch = np.resize(features, (args.batch_size, features.shape[1]))
     alone = Scorer(scorer.detector)
     print(f"| scoring | ms per {args.batch_size}-row batch (median) | rows per second |")
@@ -45,7 +45,7 @@ def main() -> int:
         times = [_timed(lambda c=candidate: c.score(batch)) for _ in range(args.repeats)]
         median = statistics.median(times)
         print(f"| {name} | {1000 * median:.2f} | {args.batch_size / median:,.0f} |")
-    plain = statistics.median(_timed(lambda: bundle.load_bundle(args.model_dir)) for _ in range(5))
+    plain = statistics.median(_timed(lambda: load_bundle(args.model_dir)) for _ in range(5))
     full = statistics.median(_timed(lambda: load_scorer(args.model_dir)) for _ in range(5))
     print(f"\nbundle load: {1000 * plain:.1f} ms without the stage, {1000 * full:.1f} ms with it")
     return 0

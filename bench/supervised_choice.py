@@ -35,17 +35,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training import data
-from training.config import PRESETS
-from training.decision import DEFAULT_SHARE, prevalence_weights, share_budget
-from training.fitting import fit_detector, split_rows
-from training.newfraud import group_frauds, hidden_group_recalls
-from training.supervised import (
-    autoencoder_outputs,
-    fit_calibration,
-    fit_trees,
-    load_trees,
-)
+from training.comparison.newfraud import group_frauds, hidden_group_recalls
+from training.datasets.dataset import read_labelled
+from training.evaluation.metrics import prevalence_weights
+from training.fitting.config import PRESETS
+from training.fitting.decision import share_budget
+from training.fitting.detector import fit_networks
+from training.fitting.splits import split_rows
+from training.fitting.stage import fit_calibration, fit_trees
+from training.scoring.decision import DEFAULT_SHARE
+from training.scoring.stage import autoencoder_outputs, load_trees
 
 PREVALENCE = 0.00173
 RATE = 0.002
@@ -60,7 +59,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    dataset, labels = data.read_labelled(args.data)
+    dataset, labels = read_labelled(args.data)
     groups = group_frauds(dataset.features, labels, GROUPS, seed=0)
     log(
         f"{dataset.n_rows} rows, {int(labels.sum())} frauds in groups of "
@@ -84,9 +83,9 @@ def run_seed(dataset, labels, groups, seed: int, results: dict[str, list]) -> No
     fit_normal = splits.fit[normal[splits.fit]]
     val_normal = splits.validation[normal[splits.validation]]
     started = time.perf_counter()
-    detector = fit_detector(
+    detector = fit_networks(
         x, dataset.feature_names, fit_normal, val_normal, config, lambda _: None
-    ).detector
+    )
     log(f"seed {seed}: autoencoder fitted in {time.perf_counter() - started:.0f} s")
     ae = detector.score(x)
     inputs = {

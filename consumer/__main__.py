@@ -16,7 +16,7 @@ from collections.abc import Mapping  # noqa: E402
 
 from consumer import logs, options  # noqa: E402
 from consumer.errors import ConfigError, ConsumerError  # noqa: E402
-from training.errors import TrainingError  # noqa: E402
+from training.scoring.errors import TrainingError  # noqa: E402
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -52,13 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from consumer.crashpoint import crash_point
     from consumer.service import install_stop_signals, run
 
     settings = options.run_settings(args, env)
-    crash = crash_point(env)
     stop = install_stop_signals()
-    run(settings, stop, crash=crash)
+    run(settings, stop)
     return 0
 
 

@@ -18,17 +18,11 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import Source
+from consumer.kafka import Sink, Source, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition
 from consumer.publish import Publisher
-
-CrashPoint = Callable[[str], None]
-
-
-def no_crash(_phase: str) -> None:
-    """Do nothing: the production crash point (tests kill the process at a named phase)."""
 
 
 class Checkpoint(Protocol):
@@ -69,36 +63,25 @@ class AtLeastOnce:
     def __init__(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: Publisher[Sink],
         metrics: Metrics,
         commit_interval: float,
         flush_timeout: float,
-        crash: CrashPoint = no_crash,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.source = source
         self.publisher = publisher
         self.metrics = metrics
-        self.commit_interval = commit_interval
         self.flush_timeout = flush_timeout
-        self.crash = crash
-        self.monotonic = monotonic
+        self.interval = CommitInterval(commit_interval, monotonic)
         self.offsets = OffsetTracker()
         self.failed = False
-        self.last_commit = monotonic()
 
     def begin(self) -> None:
         """Nothing to prepare: records go straight to the producer."""
 
     def done(self, messages: Sequence[Message]) -> None:
         self.offsets.record(messages)
-
-    def due(self, force: bool) -> bool:
-        """Tell whether to commit now, and restart the interval if so."""
-        if not force and self.monotonic() - self.last_commit < self.commit_interval:
-            return False
-        self.last_commit = self.monotonic()
-        return True
 
     def commit(self, force: bool = False) -> None:
         """Flush the producer, then commit offsets.
@@ -110,7 +93,7 @@ class AtLeastOnce:
             DeliveryError: a record failed, or, when forced, was not acknowledged in time;
                 nothing is committed.
         """
-        if self.failed or not self.due(force):
+        if self.failed or not self.interval.due(force):
             return
         pending = self.offsets.pending()
         if not pending:
@@ -122,15 +105,13 @@ class AtLeastOnce:
                 raise DeliveryError(message)
             log_event("commit_deferred", logging.WARNING, reason=message)
             return
-        self.crash("before_commit")
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
             results = self.source.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # Retried at the next commit or on revoke; at worst the next owner repeats the work.
-            self._commit_failed([], str(exc.args[0]))
+            self._commit_failed([], error_text(exc))
             return
-        self.crash("after_commit")
         # A synchronous commit can succeed as a call yet fail for some partitions.
         failed = [tp for tp in results or () if tp.error is not None]
         if failed:
@@ -163,6 +144,32 @@ class AtLeastOnce:
         self.metrics.commits.labels("failed").inc()
         fields: dict[str, Any] = {"partitions": partition_names(partitions)} if partitions else {}
         log_event("commit_failed", logging.WARNING, reason=reason, **fields)
+
+
+class CommitInterval:
+    """Tell when a commit is due: once `seconds` have passed since the last one, or when forced.
+
+    >>> now = [0.0]
+    >>> interval = CommitInterval(5.0, monotonic=lambda: now[0])
+    >>> now[0] = 4.0
+    >>> interval.due(force=False), interval.due(force=True)
+    (False, True)
+    >>> now[0] = 8.0
+    >>> interval.due(force=False)  # 4 s since the forced commit
+    False
+    """
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.monotonic = monotonic
+        self.last = monotonic()
+
+    def due(self, force: bool) -> bool:
+        """Tell whether to commit now, and restart the interval if so."""
+        if not force and self.monotonic() - self.last < self.seconds:
+            return False
+        self.last = self.monotonic()
+        return True
 
 
 class Committing(Protocol):

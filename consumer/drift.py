@@ -1,6 +1,6 @@
 """Score drift: how far the last scores have moved from the model's held-out normal scores.
 
-The window keeps, for each of the last `size` scores, only its reference bin and whether it
+The window keeps, for each of the last `size` scores, only its baseline bin and whether it
 alerted, so a batch costs one `searchsorted` and two `bincount`s, and a scrape reads ten
 counts.
 """
@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from training.reference import ScoreReference
-from training.scoring import is_alert
+from training.scoring.baseline import ScoreBaseline
+from training.scoring.detector import is_alert
 
 WINDOW = 10_000
 MIN_SCORES = 500  # a smaller window is too noisy to report (PSI noise grows as bins / scores)
@@ -31,15 +31,15 @@ def population_stability_index(expected: np.ndarray, counts: np.ndarray) -> floa
     0.416
     """
     actual = np.maximum(counts / max(int(counts.sum()), 1), SMOOTHING)
-    reference = np.maximum(expected, SMOOTHING)
-    return float(np.sum((actual - reference) * np.log(actual / reference)))
+    baseline = np.maximum(expected, SMOOTHING)
+    return float(np.sum((actual - baseline) * np.log(actual / baseline)))
 
 
 class ScoreWindow:
-    """The reference bins and alert flags of the last `size` scores, updated a batch at a time.
+    """The baseline bins and alert flags of the last `size` scores, updated a batch at a time.
 
-    >>> ref = ScoreReference(np.array([1.0]), np.array([0.5, 0.5]), rows=100)
-    >>> window = ScoreWindow(ref, threshold=1.5, size=4, min_scores=2)
+    >>> baseline = ScoreBaseline(np.array([1.0]), np.array([0.5, 0.5]), rows=100)
+    >>> window = ScoreWindow(baseline, threshold=1.5, size=4, min_scores=2)
     >>> window.observe(np.array([0.5, 2.0]))
     >>> window.observe(np.array([0.7, 0.9, 0.1]))  # 0.5 leaves the window
     >>> window.bin_counts().tolist(), window.alert_ratio()
@@ -48,16 +48,16 @@ class ScoreWindow:
 
     def __init__(
         self,
-        reference: ScoreReference | None,
+        baseline: ScoreBaseline | None,
         threshold: float,
         size: int = WINDOW,
         min_scores: int = MIN_SCORES,
     ):
-        self.reference = reference
+        self.baseline = baseline
         self.threshold = threshold
         self.size = size
         self.min_scores = min(min_scores, size)
-        self.edges = np.empty(0) if reference is None else reference.edges
+        self.edges = np.empty(0) if baseline is None else baseline.edges
         self.bins = np.zeros(size, dtype=np.int32)
         self.alerts = np.zeros(size, dtype=bool)
         self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
@@ -85,7 +85,7 @@ class ScoreWindow:
             self.filled = min(self.filled + len(scores), self.size)
 
     def bin_counts(self) -> np.ndarray:
-        """Return how many scores of the window fell in each reference bin."""
+        """Return how many scores of the window fell in each baseline bin."""
         with self.lock:
             return self.counts.copy()
 
@@ -95,9 +95,9 @@ class ScoreWindow:
             return None if self.filled < self.min_scores else self.alert_count / self.filled
 
     def drift(self) -> float | None:
-        """Return the window's PSI against the reference; None without one or too few scores."""
+        """Return the window's PSI against the baseline; None without one or too few scores."""
         with self.lock:
-            if self.reference is None or self.filled < self.min_scores:
+            if self.baseline is None or self.filled < self.min_scores:
                 return None
             counts = self.counts.copy()
-        return population_stability_index(self.reference.shares, counts)
+        return population_stability_index(self.baseline.shares, counts)

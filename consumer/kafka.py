@@ -39,7 +39,7 @@ class Source(Protocol):
 
 
 class Sink(Protocol):
-    """The producer calls the scoring loop makes."""
+    """The producer calls the publisher makes (and the replay command, which produces alone)."""
 
     def produce(
         self,
@@ -98,7 +98,7 @@ def _build(
     try:
         return client({**config, **_logging()})
     except (KafkaException, ValueError, TypeError) as exc:
-        raise ConfigError(f"Kafka {kind} settings rejected: {_reason(exc)}") from exc
+        raise ConfigError(f"Kafka {kind} settings rejected: {error_text(exc)}") from exc
 
 
 def _logging() -> dict[str, Any]:
@@ -128,7 +128,26 @@ def fatal_error(action: str, error: KafkaError) -> KafkaClientError:
     return KafkaClientError(f"fatal Kafka error in {action}: {error.str()}")
 
 
-def _reason(exc: Exception) -> str:
+def kafka_error(exc: BaseException) -> KafkaError | None:
+    """Return the KafkaError a KafkaException carries, or None for any other exception.
+
+    >>> kafka_error(KafkaException(KafkaError(KafkaError._STATE))).code() == KafkaError._STATE
+    True
+    >>> kafka_error(ValueError("no")) is None
+    True
+    """
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return exc.args[0].str()
-    return str(exc)
+        return exc.args[0]
+    return None
+
+
+def error_text(exc: BaseException) -> str:
+    """Return librdkafka's own sentence for a Kafka error, else the exception's text.
+
+    >>> error_text(KafkaException(KafkaError(KafkaError._STATE, "transaction is abortable")))
+    'transaction is abortable'
+    >>> error_text(ValueError("bad value"))
+    'bad value'
+    """
+    error = kafka_error(exc)
+    return error.str() if error is not None else str(exc)

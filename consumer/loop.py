@@ -15,20 +15,20 @@ from typing import Any
 from confluent_kafka import Message, TopicPartition
 
 from consumer import heap
-from consumer.alerts import ModelInfo, build_outputs
 from consumer.assignment import Assignment
-from consumer.checkpoint import Checkpoint, CrashPoint, no_crash, partition_names
+from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError, ProduceRefused
 from consumer.health import Health
-from consumer.kafka import Source
+from consumer.kafka import Sink, Source
 from consumer.logs import log_event
 from consumer.messages import Decoded, decode_batch
 from consumer.metrics import Metrics
 from consumer.models import Model, ModelWatch, describe
 from consumer.publish import Publisher
-from training.scoring import Detector
-from training.stages import Scored, Scorer
+from consumer.records import ModelInfo, build_outputs
+from training.scoring.detector import Detector
+from training.scoring.scorer import Scored, Scorer
 
 # How long to wait for input while records await their acks: their callbacks run in between.
 ACK_POLL_S = 0.002
@@ -41,38 +41,36 @@ class ScoringLoop:
         source: the consumer.
         publisher: produces alerts, score records and dead letters.
         checkpoint: commits input offsets under the delivery guarantee.
-        detector, model_version: the model and the version its records carry.
+        scorer, model_version: the model (a bare Detector scores with the autoencoder alone)
+            and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
-        crash: a test-only hook called at each phase of a batch.
         models: where a newer model may appear; asked between batches (None: never).
     """
 
     def __init__(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: Publisher[Sink],
         checkpoint: Checkpoint,
-        detector: Detector | Scorer,
+        scorer: Scorer | Detector,
         model_version: str,
         metrics: Metrics,
         settings: RunSettings,
         health: Health | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        crash: CrashPoint = no_crash,
         models: ModelWatch | None = None,
     ):
         self.models = models
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
-        self.adopt(detector, model_version)
+        self.adopt(scorer, model_version)
         self.metrics = metrics
         self.settings = settings
         self.health = health or Health()
         self.clock = clock
         self.monotonic = monotonic
-        self.crash = crash
         self.assignment = Assignment(source, self.health, metrics)
         metrics.model_info.labels(model_version).set(1)
         self.health.model_version = model_version
@@ -103,7 +101,6 @@ class ScoringLoop:
             self.use(newer)
         messages = self.consume()
         if messages:
-            self.crash("after_consume")
             self.checkpoint.begin()
             decoded, scored = self.score(messages)
             try:
@@ -112,15 +109,14 @@ class ScoringLoop:
                 self.checkpoint.refused(messages, exc)
                 return
             self.checkpoint.done(messages)
-            self.crash("after_produce")
             self.assignment.update_lag(messages)
-        self.publisher.sink.poll(0)
+        self.publisher.poll(0)
         self.checkpoint.commit()
 
     def use(self, model: Model) -> None:
         """Score the next batches with `model`: between batches, so none is half scored by each."""
         previous = self.model.version
-        self.adopt(model.detector, model.version)
+        self.adopt(model.scorer, model.version)
         heap.refreeze()  # one full collection frees the previous model's reference cycles
         describe(self.metrics, model)
         self.metrics.model_reloads.labels("loaded").inc()
@@ -129,15 +125,14 @@ class ScoringLoop:
             "model_loaded", model_version=model.version, previous=previous, path=str(model.path)
         )
 
-    def adopt(self, detector: Detector | Scorer, version: str) -> None:
-        """Score with `detector` (a Scorer has the supervised stage too) from the next batch."""
-        self.scorer = detector if isinstance(detector, Scorer) else Scorer(detector)
-        self.detector = self.scorer.detector
+    def adopt(self, scorer: Scorer | Detector, version: str) -> None:
+        """Score with `scorer` from the next batch (a bare Detector: the autoencoder alone)."""
+        self.scorer = scorer if isinstance(scorer, Scorer) else Scorer(scorer)
         decision = self.scorer.decision
         self.model = ModelInfo(
             version,
-            self.detector.threshold,
-            self.detector.feature_names,
+            self.scorer.threshold,
+            self.scorer.feature_names,
             None if decision is None else decision.probability_threshold,
         )
 
@@ -151,7 +146,7 @@ class ScoringLoop:
         size = self.settings.batch_size
         batch = self.source.consume(size, 0)
         if not batch:
-            wait = ACK_POLL_S if len(self.publisher.sink) else self.settings.batch_timeout
+            wait = ACK_POLL_S if self.publisher.pending() else self.settings.batch_timeout
             batch = self.source.consume(1, wait)
             if batch and size > 1:
                 batch += self.source.consume(size - 1, 0)
@@ -166,9 +161,7 @@ class ScoringLoop:
     def score(self, messages: list[Message]) -> tuple[Decoded, Scored]:
         """Decode the batch and score it with every stage (one matrix, one call per stage)."""
         started = self.monotonic()
-        decoded = decode_batch(
-            messages, self.detector.feature_names, self.settings.max_message_bytes
-        )
+        decoded = decode_batch(messages, self.scorer.feature_names, self.settings.max_message_bytes)
         scored = self.scorer.score(decoded.features)
         self.metrics.scoring_batch_seconds.observe(self.monotonic() - started)
         self.metrics.transactions_scored.inc(len(decoded.messages))

@@ -2,8 +2,8 @@
 
 Pure: no I/O, no clock. The hot path, `TypedDecoder` below, decodes each well-formed message
 straight into a struct of floats and the batch into one numpy array; anything unusual (bad
-input, NaN literals, huge numbers) takes the reference path below, one `orjson.loads` per
-message, which defines what is accepted and why the rest is rejected.
+input, NaN literals, huge numbers) takes the strict path below (`parse_value`), one
+`orjson.loads` per message, which defines what is accepted and why the rest is rejected.
 """
 
 from __future__ import annotations
@@ -313,14 +313,14 @@ def _json_type(value: Any) -> str:
 
 
 # The typed fast path. Decoding straight into a msgspec struct of floats skips the dict, its key
-# strings and the per-field type checks of the reference path, which is what bounds the
-# consumer's throughput. It keeps only the messages whose values it can prove the reference
+# strings and the per-field type checks of the strict path, which is what bounds the
+# consumer's throughput. It keeps only the messages whose values it can prove the strict
 # path (orjson, then `json` for what orjson refuses) would read the same way; every other
 # message (bad input, NaN literals, huge numbers, odd id or time fields, any non-UTF-8 byte)
-# goes back to the reference path, which decides its fate and its reason.
+# goes back to the strict path, which decides its fate and its reason.
 
-# At or beyond 2**1023 the reference path rejects an integer (its float may overflow); such
-# values, and anything not finite, are left to the reference path to judge.
+# At or beyond 2**1023 the strict path rejects an integer (its float may overflow); such
+# values, and anything not finite, are left to the strict path to judge.
 _SAFE_MAGNITUDE = 2.0**1023
 # msgspec and orjson agree on integers that fit in 64 bits; beyond, orjson makes floats.
 _INT64 = 2**63
@@ -331,7 +331,7 @@ _PLAIN_TIME_TYPES: frozenset[type] = frozenset((float, str, type(None)))
 @dataclass(frozen=True)
 class TypedBatch:
     """What the fast path decoded: `features[k]` and `ids[k]`, `times[k]` are the message at
-    position `decoded[k]` of the batch; `others` are the positions left to the reference path.
+    position `decoded[k]` of the batch; `others` are the positions left to the strict path.
     """
 
     decoded: list[int]
@@ -439,7 +439,7 @@ def _plain(values: list[Any], types: frozenset[type]) -> bool:
 
 
 def _plain_extras(tid: Any, time: Any) -> bool:
-    """Tell whether id and time fields decode the same in msgspec and the reference path."""
+    """Tell whether id and time fields decode the same in msgspec and the strict path."""
     id_ok = type(tid) in _PLAIN_ID_TYPES or (type(tid) is int and -_INT64 <= tid < _INT64)
     time_ok = type(time) in _PLAIN_TIME_TYPES or (type(time) is int and -_INT64 <= time < _INT64)
     return id_ok and time_ok

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from consumer.drift import ScoreWindow
 from consumer.messages import REASONS
-from training.reference import ScoreReference
+from training.scoring.baseline import ScoreBaseline
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -100,7 +100,7 @@ class Metrics:
         version: str,
         threshold: float,
         expected_alert_ratio: float | None,
-        reference: ScoreReference | None,
+        baseline: ScoreBaseline | None,
     ) -> None:
         """Export the model now scoring and start a fresh drift window for it."""
         for gauge in (self.model_info, self.alert_threshold, self.expected_alert_ratio):
@@ -109,7 +109,7 @@ class Metrics:
         self.alert_threshold.labels(version).set(threshold)
         if expected_alert_ratio is not None:
             self.expected_alert_ratio.labels(version).set(expected_alert_ratio)
-        self.score_window.window = ScoreWindow(reference, threshold)
+        self.score_window.window = ScoreWindow(baseline, threshold)
 
     def observe_scores(self, scores: np.ndarray) -> None:
         """Count a batch's scores into the score histogram and the drift window."""
@@ -123,7 +123,7 @@ class ScoreWindowMetrics(Collector):
     """Export the drift window's PSI and alert ratio, computed at scrape time.
 
     Nothing is exported before a model is described or while the window holds too few scores;
-    the drift needs a bundle with a score reference.
+    the drift needs a bundle with a score baseline.
     """
 
     def __init__(self, registry: CollectorRegistry):

@@ -20,24 +20,23 @@ from typing import Any
 
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from training.bundle import MANIFEST
-from training.errors import BundleError
-from training.reference import expected_alert_ratio, reference_of
-from training.stage_bundle import load_scorer
-from training.stages import Scorer
+from training.scoring.baseline import baseline_of, expected_alert_ratio
+from training.scoring.bundle import MANIFEST, load_scorer
+from training.scoring.errors import BundleError
+from training.scoring.scorer import Scorer
 
-# A detector here is a Scorer: the autoencoder, with the supervised stage when the bundle has it.
+# A bundle's manifest and its scorer: the autoencoder, with the supervised stage if it has one.
 Loader = Callable[[Path], tuple[dict[str, Any], Scorer]]
 Signature = tuple[tuple[str, int, int], ...]
 
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded bundle: where it lives, its manifest and its detector."""
+    """A loaded bundle: where it lives, its manifest and its scorer."""
 
     path: Path
     manifest: dict[str, Any]
-    detector: Scorer
+    scorer: Scorer
 
     @property
     def version(self) -> str:
@@ -62,7 +61,7 @@ class ModelDirectory:
     Parameters:
         root: a bundle, or a directory of bundles.
         on_refused: called with (path, reason) for each bundle refused (counts it).
-        load: reads a bundle (production: `training.stage_bundle.load_scorer`).
+        load: reads a bundle (production: `training.scoring.bundle.load_scorer`).
     """
 
     def __init__(
@@ -88,8 +87,8 @@ class ModelDirectory:
             BundleError: `root` is a broken bundle, or a directory without a valid bundle.
         """
         if not self.watches:
-            manifest, detector = self.load(self.root)
-            return Model(self.root, manifest, detector)
+            manifest, scorer = self.load(self.root)
+            return Model(self.root, manifest, scorer)
         model = self._newest(None)
         if model is None:
             raise BundleError(
@@ -129,14 +128,14 @@ class ModelDirectory:
 
     def _try_load(self, path: Path, current: Model | None) -> Model | None:
         try:
-            manifest, detector = self.load(path)
-            model = Model(path, manifest, detector)
+            manifest, scorer = self.load(path)
+            model = Model(path, manifest, scorer)
             if current is not None and _key(model) <= _key(current):
                 return None  # older than what scores: not a reason to complain
-            if current is not None and detector.feature_names != current.detector.feature_names:
+            if current is not None and scorer.feature_names != current.scorer.feature_names:
                 raise BundleError(
-                    f"{path}: expects features {list(detector.feature_names)}, "
-                    f"not those of the model scoring ({list(current.detector.feature_names)})"
+                    f"{path}: expects features {list(scorer.feature_names)}, "
+                    f"not those of the model scoring ({list(current.scorer.feature_names)})"
                 )
         except BundleError as exc:
             self.on_refused(path, str(exc))
@@ -183,9 +182,9 @@ def describe(metrics: Metrics, model: Model) -> None:
     """Export `model` as the one scoring: version, threshold, expected alerts, drift baseline."""
     metrics.describe_model(
         model.version,
-        model.detector.threshold,
+        model.scorer.threshold,
         expected_alert_ratio(model.manifest),
-        reference_of(model.manifest),
+        baseline_of(model.manifest),
     )
 
 

@@ -1,4 +1,8 @@
-"""The publish stage: hand alerts, scores and dead letters to the producer and track their acks."""
+"""The publish stage: hand alerts, scores and dead letters to the producer and track their acks.
+
+The publisher is the only caller of the producer: the loop polls it through the publisher, the
+checkpoints flush it or run its transactions through it.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,30 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Generic, TypeVar
 
 import numpy as np
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from consumer.alerts import Outputs
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
-from consumer.kafka import DeliveryCallback, Headers, Sink, fatal_error, is_fenced
+from consumer.kafka import (
+    DeliveryCallback,
+    Headers,
+    Sink,
+    TransactionalSink,
+    fatal_error,
+    is_fenced,
+    kafka_error,
+)
 from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
+from consumer.records import Outputs
 
 QUEUE_FULL_WAIT_S = 0.1
+# What a publisher's producer can do: a plain one publishes, a transactional one commits too.
+ProducerT = TypeVar("ProducerT", bound=Sink, covariant=True)
 
 
 def produce(
@@ -44,8 +59,8 @@ def produce(
         except BufferError:  # local queue full: let deliveries drain, then retry
             sink.poll(QUEUE_FULL_WAIT_S)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and is_fenced(error):
+            error = kafka_error(exc)
+            if error is not None and is_fenced(error):
                 raise fatal_error(f"produce to {topic}", error) from exc
             raise ProduceRefused(f"cannot produce to {topic}: {exc}") from exc
 
@@ -73,19 +88,20 @@ class DeliveryFailures:
         return reasons
 
 
-class Publisher:
-    """Produce the records of each batch; `flush` raises unless the broker acknowledged them all.
+class Publisher(Generic[ProducerT]):
+    """Produce the records of each batch: the one owner of the producer and its failures.
 
     Parameters:
-        sink: the producer.
+        producer: the Kafka producer; nothing else calls it.
         metrics: where alerts, dead letters and alert latency are counted.
         alert_topic, dlq_topic, scores_topic: destinations (no score records if None).
         clock: epoch seconds, to measure event-to-alert latency at acknowledgement.
+        dead_letter_bytes: how much of a rejected message's value a dead letter keeps.
     """
 
     def __init__(
         self,
-        sink: Sink,
+        producer: ProducerT,
         metrics: Metrics,
         alert_topic: str,
         dlq_topic: str,
@@ -93,30 +109,31 @@ class Publisher:
         clock: Callable[[], float] = time.time,
         dead_letter_bytes: int = MAX_DEAD_LETTER_BYTES,
     ):
-        self.sink = sink
+        self._producer = producer
         self.metrics = metrics
         self.alert_topic = alert_topic
         self.dlq_topic = dlq_topic
         self.scores_topic = scores_topic
         self.clock = clock
         self.dead_letter_bytes = dead_letter_bytes
-        self.failures = DeliveryFailures()
+        self._failures = DeliveryFailures()
 
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
         """Produce a batch's alerts and score records."""
         for record in outputs.alerts:
             on_delivery = partial(self._alert_delivered, float(event_times[record.row]))
-            produce(self.sink, self.alert_topic, record.value, record.key, None, on_delivery)
+            produce(self._producer, self.alert_topic, record.value, record.key, None, on_delivery)
         if self.scores_topic is not None:
             for record in outputs.scores:
-                produce(self.sink, self.scores_topic, record.value, record.key, None, self.failures)
+                value, key = record.value, record.key
+                produce(self._producer, self.scores_topic, value, key, None, self._failures)
 
     def dead_letter(self, rejected: Sequence[Rejected]) -> None:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
         for item in rejected:
             message = item.message
             value, key, headers = dead_letter_record(item, self.dead_letter_bytes)
-            produce(self.sink, self.dlq_topic, value, key, headers, self.failures)
+            produce(self._producer, self.dlq_topic, value, key, headers, self._failures)
             self.metrics.invalid_messages.labels(item.reason).inc()
             log_event(
                 "dead_letter",
@@ -128,6 +145,14 @@ class Publisher:
                 offset=message.offset(),
             )
 
+    def poll(self, timeout: float) -> None:
+        """Serve the delivery callbacks of acknowledged records, waiting up to `timeout`."""
+        self._producer.poll(timeout)
+
+    def pending(self) -> int:
+        """Return how many produced records the broker has not acknowledged yet."""
+        return len(self._producer)
+
     def flush(self, timeout: float) -> int:
         """Wait up to `timeout` seconds until every produced record is acknowledged.
 
@@ -137,16 +162,28 @@ class Publisher:
         Raises:
             DeliveryError: a record failed.
         """
-        remaining = self.sink.flush(timeout)
-        failures = self.failures.take()
+        remaining = self._producer.flush(timeout)
+        failures = self._failures.take()
         if failures:
             raise DeliveryError(f"{len(failures)} records not delivered, first: {failures[0]}")
         return remaining
 
+    def drain(self, timeout: float) -> int:
+        """Give records in flight up to `timeout` seconds to arrive, failed or not (shutdown).
+
+        Returns:
+            How many records are still unacknowledged.
+        """
+        return self._producer.flush(timeout)
+
+    def discard_failures(self) -> None:
+        """Forget the records that failed so far: their transaction was aborted or has ended."""
+        self._failures.take()
+
     def _alert_delivered(
         self, event_time: float, error: KafkaError | None, message: Message
     ) -> None:
-        if self.failures.record(error, message):
+        if self._failures.record(error, message):
             self.metrics.alerts.inc()
             latency = self.clock() - event_time
             # An event time in the future (a skewed clock, milliseconds sent as seconds) would
@@ -155,3 +192,34 @@ class Publisher:
                 self.metrics.end_to_end_latency_seconds.observe_many(np.array([latency]))
         else:
             self.metrics.alert_delivery_failures.inc()
+
+
+class TransactionalPublisher(Publisher[TransactionalSink]):
+    """A publisher whose producer writes in Kafka transactions, which it begins and ends.
+
+    The calls mirror the client's; `consumer.transaction.ExactlyOnce` decides when to make them.
+    """
+
+    def init_transactions(self, timeout: float) -> None:
+        """Register the transactional.id, fencing older producers that share it."""
+        self._producer.init_transactions(timeout)
+
+    def begin_transaction(self) -> None:
+        self._producer.begin_transaction()
+
+    def send_offsets_to_transaction(
+        self, offsets: list[TopicPartition], group_metadata: object, timeout: float
+    ) -> None:
+        """Add the consumer's input offsets to the open transaction."""
+        self._producer.send_offsets_to_transaction(offsets, group_metadata, timeout)
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._producer.commit_transaction(timeout)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._producer.abort_transaction(timeout)
+
+    def replace(self, producer: TransactionalSink) -> None:
+        """Publish through `producer` from now on, forgetting the old one and its failures."""
+        self._producer = producer
+        self._failures.take()

@@ -21,6 +21,8 @@ import orjson
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from consumer.kafka import kafka_error
+
 PROBE_GROUP = "fraudstream-ready-probe"
 POLL_S = 0.1
 # Kafka error names that mean "not yet": the coordinator is still starting or moving.
@@ -96,7 +98,8 @@ def wait_for_group_coordinator(
             future.result()
             return
         except KafkaException as exc:
-            name = exc.args[0].name() if exc.args else "unknown"
+            error = kafka_error(exc)
+            name = error.name() if error is not None else "unknown"
             if name not in NOT_YET:
                 raise NotReadyError(f"describing a consumer group failed: {exc}") from exc
             if clock() > deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,13 +14,58 @@ import orjson
 
 from consumer import heap
 from consumer.config import ReplaySettings
-from consumer.errors import DeliveryError
+from consumer.errors import ConfigError, DeliveryError
 from consumer.kafka import Sink
 from consumer.publish import DeliveryFailures, produce
-from training.data import read_csv
 
 PROGRESS_EVERY_S = 0.5
 BAR_WIDTH = 30
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Read a CSV with a header into one dict per row: numbers as numbers, empty cells as None.
+
+    Raises:
+        ConfigError: the file is missing, empty or not readable as CSV.
+    """
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise ConfigError(f"{path}: file is empty; it needs a header row and data rows")
+            rows = [dict(zip(header, map(cell_value, row), strict=False)) for row in reader if row]
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found; pass the path of a CSV file with --data"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: is a directory; pass the path of a CSV file with --data"
+        ) from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable CSV file ({exc})") from exc
+    if not rows:
+        raise ConfigError(f"{path}: has a header but no data rows")
+    return rows
+
+
+def cell_value(text: str) -> int | float | str | None:
+    """Return a CSV cell as the JSON value it stands for: an int, a float, None or the text.
+
+    >>> [cell_value(t) for t in ("3", "-1.25", "1e3", "", "card")]
+    [3, -1.25, 1000.0, None, 'card']
+    """
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def iter_transactions(
@@ -100,7 +146,7 @@ def replay(
         DataError: the CSV cannot be read.
         DeliveryError: some messages were not acknowledged by the broker.
     """
-    rows = read_csv(settings.data).to_dict("records")
+    rows = read_rows(Path(settings.data))
     heap.freeze()  # the rows stay out of full collections, which would stall the stream
     total = settings.limit if settings.limit is not None else (None if settings.loop else len(rows))
     pacer = Pacer(settings.rate)
@@ -113,7 +159,7 @@ def replay(
         pacer.wait(sent)
         transaction["event_time"] = clock()
         key = str(transaction["transaction_id"]).encode()
-        value = orjson.dumps(transaction, option=orjson.OPT_SERIALIZE_NUMPY)
+        value = orjson.dumps(transaction)
         produce(sink, settings.topic, value, key, on_delivery=failures)
         sent += 1
         sink.poll(0)

@@ -14,18 +14,18 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from consumer import heap
-from consumer.checkpoint import AtLeastOnce, CrashPoint, no_crash
+from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health, serve
-from consumer.kafka import build_consumer, build_producer
+from consumer.kafka import Sink, build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.models import ModelDirectory, ModelWatch, describe
-from consumer.publish import Publisher
+from consumer.publish import Publisher, TransactionalPublisher
 from consumer.transaction import ExactlyOnce
-from training.stage_bundle import load_scorer
+from training.scoring.bundle import load_scorer
 
 SHUTDOWN_FLUSH_S = 10.0
 FORCED_EXIT_CODE = 1
@@ -77,27 +77,35 @@ def serve_metrics(
         raise ConfigError(f"cannot serve metrics on {address}: {exc.strerror or exc}") from exc
 
 
+def build_publisher(settings: RunSettings, producer: Producer, metrics: Metrics) -> Publisher[Sink]:
+    """Return the publisher of `producer`: a transactional one under exactly-once."""
+    kind = TransactionalPublisher if settings.exactly_once else Publisher
+    return kind(producer, metrics, settings.alert_topic, settings.dlq_topic, settings.scores_topic)
+
+
 def build_checkpoint(
     settings: RunSettings,
     consumer: Consumer,
-    producer: Producer,
-    publisher: Publisher,
+    publisher: Publisher[Sink],
     metrics: Metrics,
-    crash: CrashPoint = no_crash,
 ) -> AtLeastOnce | ExactlyOnce:
-    """Return the checkpoint of the configured guarantee; exactly-once registers its producer.
+    """Return the checkpoint of the publisher's guarantee; exactly-once registers its producer.
 
     Raises:
         KafkaClientError: the transactional producer cannot be registered.
     """
-    if not settings.exactly_once:
+    if not isinstance(publisher, TransactionalPublisher):
         return AtLeastOnce(
-            consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout, crash
+            consumer, publisher, metrics, settings.commit_interval, settings.flush_timeout
         )
     checkpoint = ExactlyOnce(
-        consumer, producer, publisher, metrics, settings.commit_interval, settings.flush_timeout,
-        crash, new_producer=lambda: build_producer(settings),
-    )  # fmt: skip
+        consumer,
+        publisher,
+        metrics,
+        settings.commit_interval,
+        settings.flush_timeout,
+        new_producer=lambda: build_producer(settings),
+    )
     checkpoint.start()
     log_event("transactions_ready", transactional_id=settings.transactional_id)
     return checkpoint
@@ -107,7 +115,6 @@ def run(
     settings: RunSettings,
     stopping: Callable[[], bool],
     registry: CollectorRegistry = REGISTRY,
-    crash: CrashPoint = no_crash,
 ) -> None:
     """Score `settings.input_topic` until `stopping()`; raise on errors that stop the consumer.
 
@@ -125,7 +132,7 @@ def run(
         load=load_scorer,
     )
     model = directory.first()
-    manifest, detector = model.manifest, model.detector
+    manifest, scorer = model.manifest, model.scorer
     health = Health()
     describe(metrics, model)
     server = serve_metrics(settings, health, registry)
@@ -134,9 +141,9 @@ def run(
             "starting",
             model_version=manifest["model_version"],
             model_path=str(model.path),
-            threshold=detector.threshold,
-            features=len(detector.feature_names),
-            stages="autoencoder" if detector.stage is None else "supervised+autoencoder",
+            threshold=scorer.threshold,
+            features=len(scorer.feature_names),
+            stages="autoencoder" if scorer.stage is None else "supervised+autoencoder",
             input_topic=settings.input_topic,
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
@@ -146,28 +153,20 @@ def run(
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
             kafka=settings.kafka.redacted(),
         )
-        producer = build_producer(settings)
+        publisher = build_publisher(settings, build_producer(settings), metrics)
         checkpoint: AtLeastOnce | ExactlyOnce | None = None
         try:
             consumer = build_consumer(settings)
-            publisher = Publisher(
-                producer,
-                metrics,
-                settings.alert_topic,
-                settings.dlq_topic,
-                settings.scores_topic,
-            )
-            checkpoint = build_checkpoint(settings, consumer, producer, publisher, metrics, crash)
+            checkpoint = build_checkpoint(settings, consumer, publisher, metrics)
             loop = ScoringLoop(
                 consumer,
                 publisher,
                 checkpoint,
-                detector,
+                scorer,
                 manifest["model_version"],
                 metrics,
                 settings,
                 health,
-                crash=crash,
                 models=ModelWatch(directory, model, settings.reload_interval),
             )
             heap.freeze()  # everything start-up made stays out of the collector's way
@@ -176,7 +175,7 @@ def run(
             if isinstance(checkpoint, ExactlyOnce):
                 checkpoint.close()  # an open transaction is aborted: flushing it is pointless
             else:
-                producer.flush(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
+                publisher.drain(SHUTDOWN_FLUSH_S)  # after a failure, what was sent may arrive
     finally:
         server.shutdown()
         server.server_close()

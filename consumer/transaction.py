@@ -9,23 +9,27 @@ consumer, and a producer left unusable by another fatal error is replaced.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 
-from consumer.checkpoint import CrashPoint, commit_before_revoke, no_crash, partition_keys
-from consumer.errors import KafkaClientError, ProduceRefused
-from consumer.kafka import TransactionalSink, TransactionalSource, fatal_error, is_fenced
+from consumer.checkpoint import CommitInterval, commit_before_revoke, partition_keys
+from consumer.errors import FencedError, KafkaClientError, ProduceRefused
+from consumer.kafka import TransactionalSink, TransactionalSource, error_text
 from consumer.logs import log_event
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, Partition, first_offsets
-from consumer.publish import Publisher
+from consumer.publish import TransactionalPublisher
+from consumer.retry import (
+    RETRY_WAIT_S,
+    AbortNeededError,
+    CallStuckError,
+    ProducerUnusableError,
+    TransactionCalls,
+    run_bounded,
+)
 
-RETRY_WAIT_S = 0.5
-STUCK_GRACE_S = 5.0  # beyond a call's own timeout, before the producer is taken for stuck
-RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a broker restarting)
 COMMITTED_TIMEOUT_S = 5.0  # asking the group's committed offsets to rewind to
 MAX_REPLACEMENTS = 3  # producers replaced in a row, without a commit in between, before stopping
 
@@ -42,44 +46,38 @@ class ExactlyOnce:
 
     Parameters:
         source: the consumer: group metadata for the offsets, seek to rewind.
-        producer: the transactional producer the publisher writes to.
-        publisher: its delivery failures are reset with each transaction.
+        publisher: runs the transactions; its delivery failures are reset with each one.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
-        new_producer: builds a replacement for a producer stuck in a call (see `_bounded`) or
+        new_producer: builds a replacement for a producer stuck in a call (see `run_bounded`) or
             left unusable by a fatal error.
     """
 
     def __init__(
         self,
         source: TransactionalSource,
-        producer: TransactionalSink,
-        publisher: Publisher,
+        publisher: TransactionalPublisher,
         metrics: Metrics,
         commit_interval: float,
         timeout: float,
-        crash: CrashPoint = no_crash,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         new_producer: Callable[[], TransactionalSink] | None = None,
     ):
         self.source = source
-        self.producer = producer
         self.new_producer = new_producer
         self.publisher = publisher
         self.metrics = metrics
-        self.commit_interval = commit_interval
         self.timeout = timeout
-        self.crash = crash
-        self.monotonic = monotonic
         self.sleep = sleep
+        self.calls = TransactionCalls(monotonic, sleep)
         self.offsets = OffsetTracker()
         self.starts: dict[Partition, int] = {}  # where the open transaction began, to rewind
         self.open = False
         self.failed = False
         self.unusable = False
         self.replacements = 0  # in a row, since the last commit
-        self.last_commit = monotonic()
+        self.interval = CommitInterval(commit_interval, monotonic)
 
     def start(self) -> None:
         """Register the transactional.id, fencing older instances and aborting their leftovers.
@@ -88,13 +86,13 @@ class ExactlyOnce:
             FencedError, KafkaClientError: a fatal error.
         """
         try:
-            self._call("init_transactions", lambda: self.producer.init_transactions(self.timeout))
-        except _Unusable as exc:
+            self._call("init_transactions", lambda: self.publisher.init_transactions(self.timeout))
+        except ProducerUnusableError as exc:
             raise KafkaClientError(f"fatal Kafka error in {exc}") from exc
 
     def begin(self) -> None:
         if not self.open:
-            self._call("begin_transaction", self.producer.begin_transaction)
+            self._call("begin_transaction", self.publisher.begin_transaction)
             self.open = True
 
     def done(self, messages: Sequence[Message]) -> None:
@@ -109,9 +107,8 @@ class ExactlyOnce:
         """
         if self.failed or not self.open:
             return
-        if not force and self.monotonic() - self.last_commit < self.commit_interval:
+        if not self.interval.due(force):
             return
-        self.last_commit = self.monotonic()
         pending = self.offsets.pending()
         offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
@@ -121,29 +118,30 @@ class ExactlyOnce:
                 # Aborting and scoring the batches again is safe, and rarely needed.
                 self._call(
                     "send_offsets_to_transaction",
-                    lambda: self._bounded(
-                        lambda: self.producer.send_offsets_to_transaction(
+                    lambda: run_bounded(
+                        lambda: self.publisher.send_offsets_to_transaction(
                             offsets, metadata, self.timeout
-                        )
+                        ),
+                        self.timeout,
                     ),
                     retry=False,
                 )
-            self.crash("before_commit")
-            self._call("commit_transaction", lambda: self.producer.commit_transaction(self.timeout))
-        except _AbortNeeded as exc:
+            self._call(
+                "commit_transaction", lambda: self.publisher.commit_transaction(self.timeout)
+            )
+        except AbortNeededError as exc:
             self.abort(str(exc))
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
             return
-        except _Stuck:
+        except CallStuckError:
             self.replace_producer(f"a transactional call hung for over {self.timeout:g}s")
             return
-        except _Unusable as exc:
+        except ProducerUnusableError as exc:
             self.replace_producer(str(exc))
             return
-        self.crash("after_commit")
         self.replacements = 0
         self.open = False
-        self.publisher.failures.take()
+        self.publisher.discard_failures()
         self.offsets.committed(pending)
         self.starts.clear()
         self.metrics.commits.labels("ok").inc()
@@ -163,14 +161,14 @@ class ExactlyOnce:
         log_event("transaction_aborted", logging.WARNING, reason=reason)
         self.metrics.commits.labels("aborted").inc()
         try:
-            self._call("abort_transaction", lambda: self.producer.abort_transaction(self.timeout))
-        except _AbortNeeded as exc:  # an abort cannot need an abort: treat it as fatal
+            self._call("abort_transaction", lambda: self.publisher.abort_transaction(self.timeout))
+        except AbortNeededError as exc:  # an abort cannot need an abort: treat it as fatal
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
-        except _Unusable as exc:
+        except ProducerUnusableError as exc:
             self._new_producer(str(exc))  # fencing the unusable one aborts its transaction
             return
         self.open = False
-        self.publisher.failures.take()
+        self.publisher.discard_failures()
         self._rewind()
 
     def _remember_starts(self, messages: Sequence[Message]) -> None:
@@ -192,7 +190,7 @@ class ExactlyOnce:
         try:
             committed = self.source.committed(partitions, COMMITTED_TIMEOUT_S) if partitions else []
         except KafkaException as exc:
-            log_event("rewind_to_transaction_start", logging.WARNING, reason=_reason(exc))
+            log_event("rewind_to_transaction_start", logging.WARNING, reason=error_text(exc))
             committed = partitions  # offsets unknown (-1001): where the transaction began
         for tp in committed:
             key = (tp.topic, tp.partition)
@@ -223,12 +221,10 @@ class ExactlyOnce:
             raise KafkaClientError(f"the Kafka producer cannot go on: {reason}")
         self.replacements += 1
         log_event("producer_replaced", logging.WARNING, reason=reason)
-        self.producer = self.new_producer()
-        self.publisher.sink = self.producer
+        self.publisher.replace(self.new_producer())
         self.unusable = False
         self.start()
         self.open = False
-        self.publisher.failures.take()
         self._rewind()
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
@@ -248,9 +244,9 @@ class ExactlyOnce:
         """Abort a transaction left open by a failure (best effort: the broker times it out)."""
         if self.open and not self.unusable:
             try:
-                self.producer.abort_transaction(self.timeout)
+                self.publisher.abort_transaction(self.timeout)
             except KafkaException as exc:
-                log_event("abort_failed", logging.WARNING, reason=_reason(exc))
+                log_event("abort_failed", logging.WARNING, reason=error_text(exc))
             self.open = False
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
@@ -260,69 +256,9 @@ class ExactlyOnce:
             self.starts.pop(key, None)
 
     def _call(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
-        """Run one transactional call, retrying what librdkafka says is retriable.
-
-        Without `retry`, a retriable error aborts the transaction instead.
-        """
-        deadline = self.monotonic() + RETRY_FOR_S
-        while True:
-            try:
-                call()
-                return
-            except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                if error is None:
-                    raise KafkaClientError(f"Kafka {name} failed: {exc}") from exc
-                if error.fatal():
-                    self.unusable = True  # no abort on the way out, nor any other call
-                    if is_fenced(error):
-                        raise fatal_error(name, error) from exc
-                    raise _Unusable(f"{name}: {error.str()}") from exc
-                if error.txn_requires_abort() or (error.retriable() and not retry):
-                    raise _AbortNeeded(f"{name}: {error.str()}") from exc
-                if not error.retriable() or self.monotonic() > deadline:
-                    raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
-                log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
-                self.sleep(RETRY_WAIT_S)
-
-    def _bounded(self, call: Callable[[], object]) -> None:
-        """Run a call that librdkafka may never return from, giving up after its timeout.
-
-        send_offsets_to_transaction ignores its timeout when the group coordinator goes away
-        (librdkafka issues 5456 and 5511): the call runs in a thread we can stop waiting for.
-
-        Raises:
-            _Stuck: the call did not return in time.
-        """
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                call()
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=run, name="txn-call", daemon=True)
-        thread.start()
-        thread.join(self.timeout + STUCK_GRACE_S)
-        if thread.is_alive():
-            raise _Stuck()
-        if errors:
-            raise errors[0]
-
-
-class _Stuck(Exception):
-    """A transactional call did not return within its timeout."""
-
-
-class _Unusable(Exception):
-    """A fatal error that is not a fencing: the producer must be replaced."""
-
-
-class _AbortNeeded(Exception):
-    """The open transaction must be aborted (librdkafka's txn_requires_abort)."""
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else exc
-    return error.str() if isinstance(error, KafkaError) else str(error)
+        """Run one transactional call (see `TransactionCalls.run`), remembering a fatal error."""
+        try:
+            self.calls.run(name, call, retry)
+        except (FencedError, ProducerUnusableError):
+            self.unusable = True  # no abort on the way out, nor any other call
+            raise

@@ -90,9 +90,9 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
 @pytest.fixture(scope="session")
 def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny bundle (3000 synthetic rows, 3 epochs, one network), trained once per session."""
-    from training.config import FitConfig
-    from training.pipeline import run_fit
-    from training.synth import synthesize
+    from training.commands import run_fit
+    from training.datasets.synth import synthesize
+    from training.fitting.config import FitConfig
 
     root = tmp_path_factory.mktemp("bundle")
     data = root / "train.csv"
@@ -115,7 +115,7 @@ class Stream:
 @pytest.fixture(scope="session")
 def stream(model_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Stream:
     """1500 fresh synthetic rows, scored offline with `python -m training score`."""
-    from training.synth import synthesize
+    from training.datasets.synth import synthesize
 
     root = tmp_path_factory.mktemp("stream")
     csv = root / "stream.csv"

@@ -7,8 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from training.errors import OptionError, TrainingError
 from training.options import build_parser, fit_config, names, variant_configs
+from training.scoring.errors import OptionError, TrainingError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _synth(args) -> int:
-    from training.synth import synthesize
+    from training.datasets.synth import synthesize
 
     frame = synthesize(args.rows, args.fraud_rate, args.seed)
     _write_csv_atomically(frame, args.out)
@@ -34,7 +34,7 @@ def _synth(args) -> int:
 
 
 def _fit(args) -> int:
-    from training.pipeline import run_fit
+    from training.commands import run_fit
 
     config = fit_config(args)
     manifest = run_fit(args.data, args.model_dir, config)
@@ -45,8 +45,8 @@ def _fit(args) -> int:
 def _score(args) -> int:
     import pandas as pd
 
-    from training.pipeline import run_score
-    from training.stages import score_columns
+    from training.commands import run_score
+    from training.scoring.scorer import score_columns
 
     scored = run_score(args.model_dir, args.data)
     frame = pd.DataFrame(score_columns(scored))
@@ -56,7 +56,7 @@ def _score(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from training.pipeline import run_evaluate
+    from training.commands import run_evaluate
 
     if not 0 < args.prevalence < 1:
         raise OptionError(f"--prevalence must be in (0, 1), got {args.prevalence}")
@@ -89,14 +89,14 @@ def _evaluate(args) -> int:
 
 
 def _compare(args) -> int:
-    from training.compare import (
+    from training.commands import run_compare, run_new_fraud_compare
+    from training.comparison.compare import (
         LABELLED_METHODS,
         METHODS,
         NEW_FRAUD,
         PROTOCOLS,
         autoencoder_method,
     )
-    from training.pipeline import run_compare, run_new_fraud_compare
 
     if args.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {args.seeds}")

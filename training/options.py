@@ -7,9 +7,9 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from training.config import PRESETS, FitConfig
-from training.errors import OptionError
-from training.metrics import ULB_PREVALENCE
+from training.evaluation.metrics import ULB_PREVALENCE
+from training.fitting.config import PRESETS, FitConfig
+from training.scoring.errors import OptionError
 
 # Options of `fit` that map one to one onto FitConfig fields: (flag, field, type, help).
 _FIT_OPTIONS = [

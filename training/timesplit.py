@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data import read_csv
-from training.errors import OptionError, TrainingError
+from training.datasets.dataset import read_csv
+from training.scoring.errors import OptionError, TrainingError
 
 TIME_COLUMN = "Time"
 MIN_PART_ROWS = 20

@@ -158,7 +158,7 @@ def model_panels() -> list[Panel]:
             "Score drift (PSI)",
             "Population stability index of each consumer's recent scores against the scores "
             "of held-out normal rows kept in the bundle (fraud_score_drift). Above 0.25 for "
-            "30 minutes, FraudScoreDrift fires. Empty for bundles without a score reference.",
+            "30 minutes, FraudScoreDrift fires. Empty for bundles without a score baseline.",
             "short",
             query(f"max by (instance) ({metric('fraud_score_drift')})", "{{instance}}"),
         )

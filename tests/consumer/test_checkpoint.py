@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 from fakes import FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
@@ -10,7 +11,8 @@ from prometheus_client import CollectorRegistry
 from consumer.checkpoint import AtLeastOnce
 from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.metrics import Metrics
-from consumer.publish import Publisher
+from consumer.publish import Publisher, TransactionalPublisher
+from consumer.records import Outputs, OutRecord
 from consumer.transaction import MAX_REPLACEMENTS, ExactlyOnce
 
 
@@ -19,8 +21,8 @@ def exactly_once(**errors: list[KafkaError]):
     producer = FakeTransactions(source.events, errors=errors)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    publisher = Publisher(producer, metrics, "alerts", "dlq")
-    checkpoint = ExactlyOnce(source, producer, publisher, metrics, 0, 5, sleep=lambda _s: None)
+    publisher = TransactionalPublisher(producer, metrics, "alerts", "dlq")
+    checkpoint = ExactlyOnce(source, publisher, metrics, 0, 5, sleep=lambda _s: None)
     checkpoint.start()
     return checkpoint, source, producer, registry
 
@@ -123,9 +125,16 @@ def test_a_fenced_producer_stops_with_a_clear_message():
     assert "commit_txn" not in producer.events
 
 
+def publishes_to(publisher, producer) -> bool:
+    """Tell whether `publisher` hands its records to `producer`."""
+    before = len(producer.in_flight)
+    publisher.publish(Outputs([OutRecord(b"k", b"alert", 0)], []), np.array([0.0]))
+    return len(producer.in_flight) == before + 1
+
+
 def assert_replaced_and_rewound(checkpoint, source, fresh, registry) -> None:
     """`fresh` took the old producer's place, fencing it; offsets 7-8 are scored again in it."""
-    assert checkpoint.producer is fresh and checkpoint.publisher.sink is fresh
+    assert publishes_to(checkpoint.publisher, fresh)
     assert fresh.events[-1] == "init"  # fences the old one, aborting its transaction
     assert source.seeks == [("in", 0, 7)]
     assert outcome(registry, "aborted") == 1
@@ -153,7 +162,7 @@ def test_a_fatal_error_in_an_abort_replaces_the_producer_too():
     checkpoint.new_producer = lambda: fresh
     batch(checkpoint, 3)
     checkpoint.commit()
-    assert checkpoint.producer is fresh and fresh.events[-1] == "init"
+    assert publishes_to(checkpoint.publisher, fresh) and fresh.events[-1] == "init"
     assert source.seeks == [("in", 0, 3)]
 
 
@@ -192,7 +201,7 @@ def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
     metrics = Metrics(CollectorRegistry())
     publisher = Publisher(sink, metrics, "alerts", "dlq")
     checkpoint = AtLeastOnce(source, publisher, metrics, 0, 1)
-    sink.produce("alerts", b"alert", b"k", on_delivery=publisher.failures)
+    publisher.publish(Outputs([OutRecord(b"k", b"alert", 0)], []), np.array([0.0]))
     checkpoint.done([message(b"{}", 0)])
     checkpoint.commit()  # the broker may be restarting: wait for the next interval
     assert source.commits == []
@@ -204,7 +213,7 @@ def test_at_least_once_defers_the_commit_while_records_are_unacknowledged():
 def test_a_producer_stuck_in_send_offsets_is_replaced_and_the_batch_rewound(monkeypatch):
     import threading
 
-    from consumer import transaction as module
+    from consumer import retry as module
 
     monkeypatch.setattr(module, "STUCK_GRACE_S", 0.05)
     release = threading.Event()

@@ -23,9 +23,9 @@ from consumer.errors import DeliveryError, KafkaClientError, ProduceRefused
 from consumer.health import Health
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
-from consumer.publish import Publisher
+from consumer.publish import Publisher, TransactionalPublisher
 from consumer.transaction import ExactlyOnce
-from training.stages import Scorer
+from training.scoring.scorer import Scorer
 
 GOOD = b'{"a": 1, "b": 1, "c": 1, "transaction_id": "ok-%d"}'
 FRAUD = b'{"a": 3, "b": 2, "c": 1, "transaction_id": "fraud-%d"}'  # score 14 > 10
@@ -138,8 +138,8 @@ def test_exactly_once_aborts_and_rewinds_a_batch_the_producer_refuses():
     producer = FakeTransactions(source.events, refuse="alerts")
     metrics = Metrics(CollectorRegistry())
     config = settings()
-    publisher = Publisher(producer, metrics, "alerts", "dlq", "scores")
-    checkpoint = ExactlyOnce(source, producer, publisher, metrics, 0, 5, sleep=lambda _s: None)
+    publisher = TransactionalPublisher(producer, metrics, "alerts", "dlq", "scores")
+    checkpoint = ExactlyOnce(source, publisher, metrics, 0, 5, sleep=lambda _s: None)
     checkpoint.start()
     loop = ScoringLoop(source, publisher, checkpoint, FakeDetector(), "m-1", metrics, config)
     run_all(loop, source)  # does not raise

@@ -183,11 +183,11 @@ def test_any_event_time_or_transaction_id_decodes_to_a_usable_time_and_key(time,
     batch.transaction_ids[0].encode()
 
 
-# The typed fast path must decide exactly as the reference path: `parse_value` on every
+# The typed fast path must decide exactly as the strict path: `parse_value` on every
 # message, as the decoder did before the fast path. This oracle is that decoder.
 
 
-def reference_decode(messages, names, max_bytes):
+def strict_decode(messages, names, max_bytes):
     accepted, rows, objects, rejected = [], [], [], []
     for message in messages:
         try:
@@ -213,9 +213,9 @@ def reference_decode(messages, names, max_bytes):
     )
 
 
-def assert_same_as_reference(values, names=NAMES, max_bytes=10_000):
+def assert_same_as_strict(values, names=NAMES, max_bytes=10_000):
     messages = [msg(v, i, key=b"k-%d" % i if i % 2 else None) for i, v in enumerate(values)]
-    offsets, features, ids, times, rejected = reference_decode(messages, names, max_bytes)
+    offsets, features, ids, times, rejected = strict_decode(messages, names, max_bytes)
     batch = decode_batch(messages, names, max_bytes)
     assert [m.offset() for m in batch.messages] == offsets
     assert batch.features.dtype == np.float64
@@ -261,14 +261,14 @@ mangled = st.tuples(well_formed, st.binary(max_size=3), st.integers(0, 200)).map
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(well_formed | mangled | raw_values, max_size=12))
-def test_the_fast_path_decodes_every_batch_as_the_reference_path(values):
-    assert_same_as_reference(values, max_bytes=400)
+def test_the_fast_path_decodes_every_batch_as_the_strict_path(values):
+    assert_same_as_strict(values, max_bytes=400)
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(well_formed, min_size=1, max_size=12))
-def test_batches_of_well_formed_messages_decode_as_the_reference_path(values):
-    assert_same_as_reference(values)
+def test_batches_of_well_formed_messages_decode_as_the_strict_path(values):
+    assert_same_as_strict(values)
 
 
 @pytest.mark.parametrize(
@@ -289,16 +289,16 @@ def test_batches_of_well_formed_messages_decode_as_the_reference_path(values):
         b'{"V1": 1, "V2": 2, "Amount": ' + str(2**1023).encode() + b"}",
     ],
 )
-def test_unusual_but_valid_messages_decode_as_the_reference_path(value):
-    assert_same_as_reference([b'{"V1": 0, "V2": 0, "Amount": 0}', value])
+def test_unusual_but_valid_messages_decode_as_the_strict_path(value):
+    assert_same_as_strict([b'{"V1": 0, "V2": 0, "Amount": 0}', value])
 
 
 @pytest.mark.parametrize("depth", [10, 500, 990, 1000, 1030, 3000])
-def test_deeply_nested_ignored_fields_decode_as_the_reference_path(depth):
+def test_deeply_nested_ignored_fields_decode_as_the_strict_path(depth):
     value = b'{"V1": 1, "V2": 2, "Amount": 3, "deep": ' + b"[" * depth + b"]" * depth + b"}"
-    assert_same_as_reference([value], max_bytes=100_000)
+    assert_same_as_strict([value], max_bytes=100_000)
 
 
 def test_feature_names_that_clash_with_the_id_field_still_decode():
     names = ("V1", "transaction_id")
-    assert_same_as_reference([b'{"V1": 1, "transaction_id": 2}', b'{"V1": 1}'], names)
+    assert_same_as_strict([b'{"V1": 1, "transaction_id": 2}', b'{"V1": 1}'], names)

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from consumer.models import ModelDirectory, ModelWatch
-from training.bundle import MANIFEST, WEIGHTS, save_bundle
-from training.errors import BundleError
-from training.scaling import Scaler
-from training.scoring import Dense, Detector, Network
+from training.scoring.bundle import MANIFEST, WEIGHTS, save_bundle
+from training.scoring.detector import Detector
+from training.scoring.errors import BundleError
+from training.scoring.network import Dense, Network
+from training.scoring.scaling import Scaler
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -13,11 +13,12 @@ from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
 from consumer.replay import replay
-from training.bundle import load_detector, save_bundle
-from training.pipeline import run_score
-from training.scaling import Scaler
-from training.scoring import CodeDistance, Dense, Detector, Network, ReconstructionDistance
-from training.synth import V_COLUMNS, synthesize
+from training.commands import run_score
+from training.datasets.synth import V_COLUMNS, synthesize
+from training.scoring.bundle import load_detector, save_bundle
+from training.scoring.detector import Detector
+from training.scoring.network import CodeDistance, Dense, Network, ReconstructionDistance
+from training.scoring.scaling import Scaler
 
 NAMES = (*V_COLUMNS, "Amount")
 

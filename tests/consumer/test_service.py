@@ -13,7 +13,7 @@ from consumer import service
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
 from consumer.health import Health
-from training.stages import Scorer
+from training.scoring.scorer import Scorer
 
 
 def settings(**changes) -> RunSettings:

@@ -13,13 +13,13 @@ from consumer.checkpoint import AtLeastOnce
 from consumer.loop import ScoringLoop
 from consumer.metrics import Metrics
 from consumer.publish import Publisher
-from training.bundle import save_bundle
-from training.decision import share_budget
-from training.pipeline import run_score
-from training.scaling import Scaler
-from training.scoring import Dense, Detector, Network
-from training.stage_bundle import load_scorer, stage_entry, write_stage
-from training.supervised import fit_stage
+from training.commands import run_score
+from training.fitting.decision import share_budget
+from training.fitting.stage import fit_stage
+from training.scoring.bundle import load_scorer, save_bundle, stage_entry, write_stage
+from training.scoring.detector import Detector
+from training.scoring.network import Dense, Network
+from training.scoring.scaling import Scaler
 
 pytest.importorskip("lightgbm")
 NAMES = ("a", "b", "c")
@@ -41,7 +41,7 @@ def stage_bundle(tmp_path_factory):
     scaler = Scaler("standard", np.zeros(3), np.ones(3), log=np.zeros(3, bool))
     detector = Detector(NAMES, scaler, (Network(layers, 3.0),), np.ones(3), threshold=0.0)
     fit_rows, val_rows = np.arange(0, 600, 2), np.arange(1, 600, 2)
-    stage = fit_stage(detector, x, y, fit_rows, val_rows, seed=0)
+    stage = fit_stage(x[fit_rows], y[fit_rows], x[val_rows], y[val_rows], seed=0)
     decision = share_budget(
         stage.probability(detector, x[val_rows]), detector.score(x[val_rows]), 0.2
     )

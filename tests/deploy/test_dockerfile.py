@@ -14,7 +14,7 @@ from stack import REPO, supported_platform
 
 DOCKERFILE = REPO / "Dockerfile"
 FINAL_STAGES = ("consumer", "trainer")
-TRAINING_ONLY = ("tensorflow", "keras", "matplotlib")
+TRAINING_ONLY = ("tensorflow", "keras", "matplotlib", "sklearn", "scikit-learn", "pandas")
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|clang|apk)\b")
 # What a final stage may take from Debian: run-time libraries that a wheel links, nothing more.
 RUNTIME_LIBRARIES = {"libgomp1"}
@@ -127,7 +127,7 @@ def test_scoring_and_replay_never_import_training_only_packages():
         "            raise ImportError(f'{name} is training-only')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import consumer.__main__, consumer.service, consumer.replay, consumer.follow\n"
-        "import consumer.ready, training.bundle, training.timesplit\n"
+        "import consumer.ready, training.scoring.bundle\n"
     )
     result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

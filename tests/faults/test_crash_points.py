@@ -1,4 +1,4 @@
-"""A test-only switch kills the consumer at each phase of a batch; restarted, it loses nothing."""
+"""A test entry point kills the consumer at each phase of a batch; restarted, it loses nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 import pytest
 from consumer_helpers import feed, transactions
+from crashing_consumer import PHASES
 from fault_helpers import (
     MODES,
     PARTITIONS,
@@ -19,8 +20,6 @@ from fault_helpers import (
     start,
     wait_done,
 )
-
-from consumer.crashpoint import PHASES
 
 
 @pytest.mark.slow

@@ -64,8 +64,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The consumer's command line, killed or frozen at a named phase of a batch (see its docstring).
+CRASHING_CONSUMER = REPO_ROOT / "tests" / "faults" / "crashing_consumer.py"
+
+
 class ConsumerProcess:
-    """`python -m consumer run` in a subprocess, configured through FRAUD_* variables."""
+    """`python -m consumer run` in a subprocess, configured through FRAUD_* variables.
+
+    With `test_crash_point=PHASE[:N[:kill|stop]]` it is CRASHING_CONSUMER that runs, which
+    kills (or freezes) the consumer the Nth time a batch passes PHASE.
+    """
 
     def __init__(self, log_path: Path, **settings: str | int):
         self.port = free_port()
@@ -77,8 +85,9 @@ class ConsumerProcess:
         env.update({f"FRAUD_{k.upper()}": str(v) for k, v in settings.items()})
         self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in wait)
+        entry = [str(CRASHING_CONSUMER)] if "test_crash_point" in settings else ["-m", "consumer"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"],
+            [sys.executable, *entry, "run"],
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log,
@@ -285,7 +294,7 @@ def start_replay(bootstrap: str, topic: str, data: Path, *extra: str) -> subproc
 
 def transactions(n: int, seed: int = 3, prefix: str = "tx") -> list[tuple[bytes, bytes]]:
     """Return n (key, JSON value) pairs, the key being the value's transaction_id."""
-    from training.synth import synthesize
+    from training.datasets.synth import synthesize
 
     frame = synthesize(n, 0.02, seed=seed).drop(columns=["Time", "Class"])
     items = []

@@ -14,7 +14,7 @@ from consumer.feedback.alert_records import ROLES
 from consumer.feedback.counts import EVICTED, AlertCount, FraudCount, LateAlertCount, RepeatCount
 from consumer.feedback.metrics import FeedbackMetrics
 from consumer.metrics import Metrics
-from training.reference import score_reference
+from training.scoring.baseline import score_baseline
 
 EVERY_COUNT = (
     AlertCount("champion", "v1", "autoencoder", "fraud"),
@@ -62,7 +62,7 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     scores = np.random.default_rng(0).gamma(2.0, 1.0, size=2000)
-    metrics.describe_model("v1", 5.0, 0.01, score_reference(scores))
+    metrics.describe_model("v1", 5.0, 0.01, score_baseline(scores))
     metrics.observe_scores(scores)
     return sample_names(registry)
 

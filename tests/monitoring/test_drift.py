@@ -1,4 +1,4 @@
-"""Score drift: the consumer's window of recent scores against the bundle's reference."""
+"""Score drift: the consumer's window of recent scores against the bundle's baseline."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from consumer.drift import ScoreWindow, population_stability_index
 from consumer.metrics import Metrics
-from training.reference import ScoreReference, score_reference
-from training.scoring import is_alert
+from training.scoring.baseline import ScoreBaseline, score_baseline
+from training.scoring.detector import is_alert
 
-REFERENCE_ROWS = 2000  # about the held-out normal rows of a small training set
+BASELINE_ROWS = 2000  # about the held-out normal rows of a small training set
 
 
 def drift_bound(alert_rules: list[dict]) -> float:
@@ -32,14 +32,14 @@ def normal_scores(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @pytest.fixture
-def reference() -> ScoreReference:
-    ref = score_reference(normal_scores(np.random.default_rng(0), REFERENCE_ROWS))
+def baseline() -> ScoreBaseline:
+    ref = score_baseline(normal_scores(np.random.default_rng(0), BASELINE_ROWS))
     assert ref is not None
     return ref
 
 
-def window_drift(reference: ScoreReference, scores: np.ndarray, batch: int = 1000) -> float:
-    window = ScoreWindow(reference, threshold=3.0)
+def window_drift(baseline: ScoreBaseline, scores: np.ndarray, batch: int = 1000) -> float:
+    window = ScoreWindow(baseline, threshold=3.0)
     for start in range(0, len(scores), batch):
         window.observe(scores[start : start + batch])
     drift = window.drift()
@@ -47,9 +47,9 @@ def window_drift(reference: ScoreReference, scores: np.ndarray, batch: int = 100
     return drift
 
 
-def test_unshifted_stream_stays_below_the_rule_bound(reference, alert_rules):
+def test_unshifted_stream_stays_below_the_rule_bound(baseline, alert_rules):
     scores = normal_scores(np.random.default_rng(1), 30_000)
-    assert window_drift(reference, scores) < drift_bound(alert_rules) / 5
+    assert window_drift(baseline, scores) < drift_bound(alert_rules) / 5
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,9 @@ def test_unshifted_stream_stays_below_the_rule_bound(reference, alert_rules):
     [lambda s: s * 1.6, lambda s: s + 0.5, lambda s: np.where(s > 1.0, s * 3, s)],
     ids=["scaled", "offset", "tail"],
 )
-def test_shifted_stream_crosses_the_rule_bound(reference, alert_rules, shift):
+def test_shifted_stream_crosses_the_rule_bound(baseline, alert_rules, shift):
     scores = shift(normal_scores(np.random.default_rng(1), 30_000))
-    assert window_drift(reference, scores) > drift_bound(alert_rules)
+    assert window_drift(baseline, scores) > drift_bound(alert_rules)
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
@@ -83,8 +83,8 @@ def test_empty_bins_keep_the_psi_finite():
 )
 def test_window_counts_are_those_of_the_last_scores(batches, size, seed):
     rng = np.random.default_rng(seed)
-    reference = ScoreReference(np.array([0.5, 1.0, 2.0]), np.full(4, 0.25), rows=100)
-    window = ScoreWindow(reference, threshold=1.5, size=size, min_scores=1)
+    baseline = ScoreBaseline(np.array([0.5, 1.0, 2.0]), np.full(4, 0.25), rows=100)
+    window = ScoreWindow(baseline, threshold=1.5, size=size, min_scores=1)
     seen = np.empty(0)
     for n in batches:
         batch = rng.gamma(1.0, 1.0, size=n)
@@ -92,7 +92,7 @@ def test_window_counts_are_those_of_the_last_scores(batches, size, seed):
         window.observe(batch)
         seen = np.concatenate([seen, batch])
     last = seen[-size:]
-    bins = np.searchsorted(reference.edges, last, side="right")
+    bins = np.searchsorted(baseline.edges, last, side="right")
     bins[np.isnan(last)] = 3
     assert window.bin_counts().tolist() == np.bincount(bins, minlength=4).tolist()
     if len(last):
@@ -103,10 +103,10 @@ def metric_value(registry: CollectorRegistry, name: str, **labels: str) -> float
     return registry.get_sample_value(name, labels)
 
 
-def test_metrics_export_drift_and_window_alert_ratio_once_the_window_fills(reference):
+def test_metrics_export_drift_and_window_alert_ratio_once_the_window_fills(baseline):
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    metrics.describe_model("v1", 3.0, 0.01, reference)
+    metrics.describe_model("v1", 3.0, 0.01, baseline)
     first = normal_scores(np.random.default_rng(2), 100)
     metrics.observe_scores(first)
     assert metric_value(registry, "fraud_score_drift") is None  # too few scores to say
@@ -115,10 +115,10 @@ def test_metrics_export_drift_and_window_alert_ratio_once_the_window_fills(refer
     metrics.observe_scores(rest)
     everything = np.concatenate([first, rest])
     counts = np.bincount(
-        np.searchsorted(reference.edges, everything, side="right"), minlength=len(reference.shares)
+        np.searchsorted(baseline.edges, everything, side="right"), minlength=len(baseline.shares)
     )
     assert metric_value(registry, "fraud_score_drift") == pytest.approx(
-        population_stability_index(reference.shares, counts)
+        population_stability_index(baseline.shares, counts)
     )
     assert metric_value(registry, "fraud_window_alert_ratio") == pytest.approx(
         is_alert(everything, 3.0).mean()
@@ -137,12 +137,12 @@ def test_a_bundle_without_reference_exports_no_drift():
     assert metric_value(registry, "fraud_window_alert_ratio") is not None
 
 
-def test_a_new_model_replaces_the_old_ones_series_and_window(reference):
+def test_a_new_model_replaces_the_old_ones_series_and_window(baseline):
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    metrics.describe_model("v1", 3.0, 0.01, reference)
+    metrics.describe_model("v1", 3.0, 0.01, baseline)
     metrics.observe_scores(normal_scores(np.random.default_rng(5), 5000) * 3)
-    metrics.describe_model("v2", 4.0, 0.02, reference)
+    metrics.describe_model("v2", 4.0, 0.02, baseline)
     assert metric_value(registry, "fraud_model_info", model_version="v1") is None
     assert metric_value(registry, "fraud_model_info", model_version="v2") == 1.0
     assert metric_value(registry, "fraud_alert_threshold", model_version="v1") is None

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from training.config import FitConfig
-from training.pipeline import run_fit
-from training.synth import synthesize
+from training.commands import run_fit
+from training.datasets.synth import synthesize
+from training.fitting.config import FitConfig
 
 TINY = FitConfig(epochs=8, patience=0, ensemble=2, batch_size=64, encoder=("1x", "0.25x"))
 

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from training.scaling import Scaler
-from training.scoring import CodeDistance, Dense, Detector, Network, ReconstructionDistance
+from training.scoring.detector import Detector
+from training.scoring.network import CodeDistance, Dense, Network, ReconstructionDistance
+from training.scoring.scaling import Scaler
 
 
 def small_detector(rng, networks=1, n=4) -> Detector:
@@ -31,3 +32,12 @@ def labelled_rows(rng, rows=1200, frauds=60, n=4):
     y[:frauds] = 1
     x[:frauds, 0] += 3.0  # frauds lie off to one side, with overlap
     return x, y
+
+
+def fit_test_stage(detector, x, y, fit_rows, val_rows, inputs="raw", seed=0):
+    """Fit a stage on `inputs` built from raw rows as the product builds them."""
+    from training.fitting.stage import fit_stage
+    from training.scoring.stage import autoencoder_outputs
+
+    columns = np.hstack([x, autoencoder_outputs(detector, x, inputs)])
+    return fit_stage(columns[fit_rows], y[fit_rows], columns[val_rows], y[val_rows], seed, inputs)

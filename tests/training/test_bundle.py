@@ -4,10 +4,11 @@ import shutil
 import numpy as np
 import pytest
 
-from training.bundle import MANIFEST, WEIGHTS, load_detector, load_manifest, save_bundle
-from training.errors import BundleError
-from training.scaling import Scaler
-from training.scoring import CodeDistance, Dense, Detector, Network, ReconstructionDistance
+from training.scoring.bundle import MANIFEST, WEIGHTS, load_detector, load_manifest, save_bundle
+from training.scoring.detector import Detector
+from training.scoring.errors import BundleError
+from training.scoring.network import CodeDistance, Dense, Network, ReconstructionDistance
+from training.scoring.scaling import Scaler
 
 
 def _detector() -> Detector:

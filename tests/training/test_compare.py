@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from training.compare import (
+from training.comparison.compare import (
     METHODS,
     Outcome,
     autoencoder_method,
@@ -14,11 +14,11 @@ from training.compare import (
     run_comparison,
     summarise,
 )
-from training.config import FitConfig
-from training.data import Dataset
-from training.errors import OptionError
+from training.datasets.dataset import Dataset
+from training.datasets.synth import synthesize
+from training.fitting.config import FitConfig
 from training.options import variant_configs
-from training.synth import synthesize
+from training.scoring.errors import OptionError
 
 
 @pytest.fixture(scope="module")

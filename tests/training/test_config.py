@@ -2,9 +2,9 @@
 
 import pytest
 
-from training.config import PRESETS, FitConfig
-from training.errors import OptionError
+from training.fitting.config import PRESETS, FitConfig
 from training.options import build_parser, fit_config
+from training.scoring.errors import OptionError
 
 
 def test_score_part_and_scaling_options_reach_the_config():

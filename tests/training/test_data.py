@@ -2,8 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data import choose_features, fingerprint, read_csv, read_labelled, to_dataset
-from training.errors import DataError
+from training.datasets.dataset import (
+    choose_features,
+    fingerprint,
+    read_csv,
+    read_labelled,
+    to_dataset,
+)
+from training.scoring.errors import DataError
 
 
 def _write(tmp_path, text: str, name="data.csv"):

@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.decision import COMBINED_CUT, Decision, rate_threshold, share_budget
+from training.fitting.decision import rate_threshold, share_budget
+from training.scoring.decision import COMBINED_CUT, Decision
 
 values = arrays(
     np.float64, st.integers(1, 60), elements=st.floats(-10, 10).map(lambda v: round(v, 1))

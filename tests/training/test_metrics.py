@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
-from training.metrics import at_prevalence, detection_metrics, prevalence_weights
-from training.plots import write_history_plot, write_plots
+from training.evaluation.metrics import at_prevalence, detection_metrics, prevalence_weights
+from training.evaluation.plots import write_history_plot, write_plots
 
 
 def test_metrics_agree_with_scikit_learn():

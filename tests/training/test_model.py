@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from training.bundle import load_detector, load_manifest
-from training.config import PRESETS, FitConfig
-from training.model import build_autoencoder, export_layers, layer_widths
+from training.fitting.config import PRESETS, FitConfig
+from training.fitting.network import build_autoencoder, export_layers, layer_widths
+from training.scoring.bundle import load_detector, load_manifest
 
 pytestmark = pytest.mark.slow
 

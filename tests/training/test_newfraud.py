@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.newfraud import NORMAL, group_frauds, hidden_recall, without_group
+from training.comparison.newfraud import NORMAL, group_frauds, hidden_recall, without_group
 
 
 def test_well_separated_kinds_of_fraud_fall_into_their_own_groups():
@@ -34,7 +34,7 @@ def test_too_few_frauds_for_the_groups_is_refused():
 
 def test_labels_miss_a_hidden_kind_of_fraud_that_an_anomaly_score_still_catches():
     pytest.importorskip("lightgbm")
-    from training.newfraud import hidden_group_recalls
+    from training.comparison.newfraud import hidden_group_recalls
 
     rng = np.random.default_rng(3)
     n, per_kind = 3000, 60

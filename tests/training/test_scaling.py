@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
-from training.errors import OptionError
-from training.scaling import METHODS, Scaler, fit_scaler
+from training.fitting.scaler import METHODS, fit_scaler
+from training.scoring.errors import OptionError
+from training.scoring.scaling import Scaler
 
 
 @pytest.fixture

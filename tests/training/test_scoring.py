@@ -3,16 +3,15 @@ import warnings
 import numpy as np
 import pytest
 
-from training.scaling import Scaler
-from training.scoring import (
+from training.scoring.detector import Detector, top_contributors
+from training.scoring.network import (
     ACTIVATIONS,
     CodeDistance,
     Dense,
-    Detector,
     Network,
     ReconstructionDistance,
-    top_contributors,
 )
+from training.scoring.scaling import Scaler
 
 
 def _detector(rng, threshold=1.0, networks=2, distance=False, spread=False) -> Detector:

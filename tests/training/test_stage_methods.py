@@ -5,17 +5,17 @@ import dataclasses
 import numpy as np
 import pytest
 
-from training import data
-from training.config import FitConfig
-from training.fitting import split_rows
-from training.stage_methods import (
+from training.comparison.methods import (
     ThresholdedScore,
     both_method,
     format_new_fraud_table,
     run_new_fraud,
     supervised_method,
 )
-from training.synth import synthesize
+from training.datasets.dataset import choose_features, to_dataset
+from training.datasets.synth import synthesize
+from training.fitting.config import FitConfig
+from training.fitting.splits import split_rows
 
 pytest.importorskip("lightgbm")
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ TINY = FitConfig(epochs=3, patience=0, batch_size=128, encoder=("1x", "0.25x"))
 @pytest.fixture(scope="module")
 def dataset():
     frame = synthesize(3000, fraud_rate=0.03, seed=3)
-    names = data.choose_features(list(frame.columns), "Class", ["Time"], None)
-    return data.to_dataset(frame, names, "Class", "synthetic")
+    names = choose_features(list(frame.columns), "Class", ["Time"], None)
+    return to_dataset(frame, names, "Class", "synthetic")
 
 
 def test_both_stages_carry_the_threshold_their_decision_chose(dataset):

@@ -4,15 +4,20 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from stage_helpers import labelled_rows, small_detector
+from stage_helpers import fit_test_stage, labelled_rows, small_detector
 
-from training.bundle import MANIFEST, save_bundle
-from training.decision import Decision
-from training.errors import BundleError
-from training.scoring import is_alert
-from training.stage_bundle import STAGE_FILE, load_scorer, stage_entry, write_stage
-from training.stages import Scored, Scorer
-from training.supervised import fit_stage
+from training.scoring.bundle import (
+    MANIFEST,
+    STAGE_FILE,
+    load_scorer,
+    save_bundle,
+    stage_entry,
+    write_stage,
+)
+from training.scoring.decision import Decision
+from training.scoring.detector import is_alert
+from training.scoring.errors import BundleError
+from training.scoring.scorer import Scored, Scorer
 
 pytest.importorskip("lightgbm")
 
@@ -23,7 +28,7 @@ def fitted():
     x, y = labelled_rows(rng, rows=900, frauds=50)
     detector = small_detector(rng)
     detector = replace(detector, threshold=float(np.quantile(detector.score(x), 0.95)))
-    stage = fit_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), seed=1)
+    stage = fit_test_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), seed=1)
     decision = Decision(0.4, detector.threshold)
     return detector, stage, decision, x
 
@@ -50,7 +55,7 @@ def test_with_a_stage_alerts_and_reasons_follow_the_decision(fitted):
 def test_a_stage_on_the_score_parts_shares_the_autoencoders_forward_pass(fitted, monkeypatch):
     detector, _, decision, x = fitted
     y = (np.arange(len(x)) % 9 == 0).astype(int)
-    stage = fit_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), "parts", 1)
+    stage = fit_test_stage(detector, x, y, np.arange(0, 900, 2), np.arange(1, 900, 2), "parts", 1)
     expected = stage.probability(detector, x)  # the stage's own pass for its parts
     contributions = detector.contributions(x)
     passes = []
@@ -157,20 +162,16 @@ def test_without_lightgbm_an_autoencoder_bundle_scores_and_a_stage_bundle_says_w
         load_scorer(with_stage)
 
 
-def test_a_stage_whose_trees_rank_frauds_below_normal_rows_is_dropped(monkeypatch):
+def test_a_stage_whose_trees_rank_frauds_below_normal_rows_is_dropped():
     """A stage with a negative calibration slope is refused: its bundle could not load."""
     from types import SimpleNamespace
 
-    from training import stage_fit
-    from training.supervised import Calibration, StageError
+    from training.fitting.stage import check_ranking
+    from training.scoring.stage import Calibration, StageError
 
     backwards = SimpleNamespace(calibration=Calibration(slope=-0.5, intercept=0.0))
-    monkeypatch.setattr(stage_fit, "fit_stage", lambda *args, **kwargs: backwards)
-    rows = np.arange(10)
     with pytest.raises(StageError, match="calibration slope -0.5"):
-        stage_fit.fit_supervised(
-            None, np.zeros((10, 2)), np.zeros(10, dtype=int), rows, rows, 0.002, 0, print
-        )
+        check_ranking(backwards)
 
 
 def test_one_rows_reasons_are_that_rows_part_of_all_reasons():

@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
-from stage_helpers import labelled_rows, small_detector
+from stage_helpers import fit_test_stage, labelled_rows, small_detector
 
-from training.supervised import (
+from training.fitting.stage import fit_calibration
+from training.scoring.stage import (
     PART_NAMES,
     StageError,
     autoencoder_outputs,
-    fit_calibration,
-    fit_stage,
     input_names,
     load_trees,
     stage_from_dict,
@@ -70,7 +69,13 @@ def _stage(rng):
     x, y = labelled_rows(rng)
     rows = rng.permutation(len(y))
     fit_rows, val_rows, test_rows = rows[:700], rows[700:950], rows[950:]
-    return detector, x, y, fit_stage(detector, x, y, fit_rows, val_rows, "parts", seed=3), test_rows
+    return (
+        detector,
+        x,
+        y,
+        fit_test_stage(detector, x, y, fit_rows, val_rows, "parts", seed=3),
+        test_rows,
+    )
 
 
 def test_a_fitted_stage_ranks_frauds_above_normal_rows():

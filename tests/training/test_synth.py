@@ -4,8 +4,8 @@ from scipy.stats import kurtosis, spearmanr
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
-from training.errors import OptionError
-from training.synth import COLUMNS, KURTOSIS, SHIFT, SPREAD, V_COLUMNS, synthesize
+from training.datasets.synth import COLUMNS, KURTOSIS, SHIFT, SPREAD, V_COLUMNS, synthesize
+from training.scoring.errors import OptionError
 
 
 def test_schema_rate_and_order():

@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from training.errors import OptionError
-from training.threshold import ThresholdStrategy, choose_threshold, parse_strategy
+from training.fitting.threshold import ThresholdStrategy, choose_threshold, parse_strategy
+from training.scoring.errors import OptionError
 
 scores_strategy = arrays(
     np.float64, st.integers(20, 300), elements=st.floats(0, 1e6, allow_nan=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.errors import OptionError
+from training.scoring.errors import OptionError
 from training.timesplit import main, split_in_time
 
 

@@ -1,0 +1,1 @@
+"""Compare detectors over seeds and protocols: baselines, the stages, the new-fraud protocol."""

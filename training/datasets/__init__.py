@@ -1,0 +1,1 @@
+"""Data sets: read and check a transactions CSV, and synthesise card transactions."""
