@@ -108,6 +108,8 @@ class RunSettings:
     exactly_once: bool = False
     member_id: str = "fraudstream"
     reload_interval: float = 10.0
+    challenger_model_dir: Path | None = None
+    challenger_alert_topic: str | None = None
 
     @property
     def transactional_id(self) -> str:
@@ -122,10 +124,16 @@ class RunSettings:
         for name in ("input_topic", "alert_topic", "dlq_topic", "group_id", "member_id"):
             if not getattr(self, name):
                 raise ConfigError(f"{name.replace('_', '-')} must not be empty")
+        if (self.challenger_model_dir is None) != (self.challenger_alert_topic is None):
+            raise ConfigError(
+                "a challenger needs both --challenger-model-dir and --challenger-alert-topic"
+            )
         topics = [self.input_topic, self.alert_topic, self.dlq_topic, self.scores_topic]
-        topics = [topic for topic in topics if topic]
+        topics = [topic for topic in topics + [self.challenger_alert_topic] if topic]
         if len(set(topics)) != len(topics):
-            raise ConfigError("input, alert, dead-letter and scores topics must all differ")
+            raise ConfigError(
+                "input, alert, dead-letter, scores and challenger alert topics must all differ"
+            )
         _positive(self, "batch_size", "batch_timeout", "flush_timeout", "max_message_bytes")
         _positive(self, "top_features", "reload_interval")
         if self.commit_interval < 0:

@@ -16,6 +16,7 @@ from confluent_kafka import Message, TopicPartition
 
 from consumer import heap
 from consumer.assignment import Assignment
+from consumer.challenger import Challenger
 from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
 from consumer.errors import KafkaClientError, ProduceRefused
@@ -45,6 +46,7 @@ class ScoringLoop:
             and the version its records carry.
         metrics, settings, health: counted, read, and reported on /readyz.
         models: where a newer model may appear; asked between batches (None: never).
+        challenger: a second model scoring each batch in the shadow (None: none).
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class ScoringLoop:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         models: ModelWatch | None = None,
+        challenger: Challenger | None = None,
     ):
         self.models = models
+        self.challenger = challenger
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
@@ -99,6 +103,8 @@ class ScoringLoop:
         newer = self.models.poll() if self.models is not None else None
         if newer is not None:
             self.use(newer)
+        if self.challenger is not None:
+            self.challenger.refresh()
         messages = self.consume()
         if messages:
             self.checkpoint.begin()
@@ -169,16 +175,20 @@ class ScoringLoop:
         return decoded, scored
 
     def publish(self, decoded: Decoded, scored: Scored) -> None:
-        """Hand the batch's alerts, score records and dead letters to the producer."""
+        """Hand the batch's alerts, score records and dead letters to the producer, and the
+        challenger's would-be alerts when one runs (it scores the same decoded batch)."""
+        scored_at = self.clock()
         outputs = build_outputs(
             decoded,
             scored,
             self.model,
-            self.clock(),
+            scored_at,
             self.settings.top_features,
             with_scores=self.settings.scores_topic is not None,
         )
         self.publisher.publish(outputs, decoded.event_times)
+        if self.challenger is not None:
+            self.publisher.publish_challenger(self.challenger.outputs(decoded, scored_at))
         self.publisher.dead_letter(decoded.rejected)
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:

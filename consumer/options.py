@@ -106,6 +106,17 @@ RUN_OPTIONS = (
         float,
         "seconds between looks for a newer bundle in a directory of bundles (default 10)",
     ),
+    Option(
+        "challenger_model_dir",
+        Path,
+        "a second bundle (or directory of bundles, reloaded likewise) that scores every "
+        "transaction in the shadow: its alerts go to --challenger-alert-topic only",
+    ),
+    Option(
+        "challenger_alert_topic",
+        str,
+        'topic for the challenger\'s would-be alerts, marked "role": "challenger"',
+    ),
     LOG_LEVEL,
 )
 REPLAY_OPTIONS = (

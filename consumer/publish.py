@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import Counter
 
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
@@ -97,6 +98,7 @@ class Publisher(Generic[ProducerT]):
         alert_topic, dlq_topic, scores_topic: destinations (no score records if None).
         clock: epoch seconds, to measure event-to-alert latency at acknowledgement.
         dead_letter_bytes: how much of a rejected message's value a dead letter keeps.
+        challenger_topic: where a challenger's would-be alerts go (`publish_challenger`).
     """
 
     def __init__(
@@ -108,8 +110,10 @@ class Publisher(Generic[ProducerT]):
         scores_topic: str | None = None,
         clock: Callable[[], float] = time.time,
         dead_letter_bytes: int = MAX_DEAD_LETTER_BYTES,
+        challenger_topic: str | None = None,
     ):
         self._producer = producer
+        self.challenger_topic = challenger_topic
         self.metrics = metrics
         self.alert_topic = alert_topic
         self.dlq_topic = dlq_topic
@@ -120,13 +124,31 @@ class Publisher(Generic[ProducerT]):
 
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
         """Produce a batch's alerts and score records."""
+        if outputs.alerts:
+            counted = self.metrics.model_alerts.labels(outputs.role, outputs.model_version)
         for record in outputs.alerts:
-            on_delivery = partial(self._alert_delivered, float(event_times[record.row]))
+            on_delivery = partial(self._alert_delivered, counted, float(event_times[record.row]))
             produce(self._producer, self.alert_topic, record.value, record.key, None, on_delivery)
         if self.scores_topic is not None:
             for record in outputs.scores:
                 value, key = record.value, record.key
                 produce(self._producer, self.scores_topic, value, key, None, self._failures)
+
+    def publish_challenger(self, outputs: Outputs) -> None:
+        """Produce a challenger's would-be alerts to the challenger topic, never the alert topic.
+
+        Raises:
+            ValueError: the publisher has no challenger topic.
+        """
+        if self.challenger_topic is None:
+            raise ValueError("this publisher has no challenger topic")
+        if not outputs.alerts:
+            return
+        counted = self.metrics.model_alerts.labels(outputs.role, outputs.model_version)
+        on_delivery = partial(self._challenger_alert_delivered, counted)
+        for record in outputs.alerts:
+            value, key = record.value, record.key
+            produce(self._producer, self.challenger_topic, value, key, None, on_delivery)
 
     def dead_letter(self, rejected: Sequence[Rejected]) -> None:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
@@ -181,10 +203,11 @@ class Publisher(Generic[ProducerT]):
         self._failures.take()
 
     def _alert_delivered(
-        self, event_time: float, error: KafkaError | None, message: Message
+        self, counted: Counter, event_time: float, error: KafkaError | None, message: Message
     ) -> None:
         if self._failures.record(error, message):
             self.metrics.alerts.inc()
+            counted.inc()
             latency = self.clock() - event_time
             # An event time in the future (a skewed clock, milliseconds sent as seconds) would
             # make a negative observation: leave it out rather than distort the histogram.
@@ -192,6 +215,14 @@ class Publisher(Generic[ProducerT]):
                 self.metrics.end_to_end_latency_seconds.observe_many(np.array([latency]))
         else:
             self.metrics.alert_delivery_failures.inc()
+
+    def _challenger_alert_delivered(
+        self, counted: Counter, error: KafkaError | None, message: Message
+    ) -> None:
+        # A failed would-be alert fails the batch as a real one does: the comparison of the two
+        # models is only fair if the challenger's alerts are complete.
+        if self._failures.record(error, message):
+            counted.inc()
 
 
 class TransactionalPublisher(Publisher[TransactionalSink]):

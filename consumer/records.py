@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 
 from consumer.messages import Decoded
+from consumer.roles import CHAMPION
 from training.scoring.detector import top_contributors
 from training.scoring.scorer import Scored
 
@@ -24,6 +25,8 @@ class ModelInfo:
     feature_names: tuple[str, ...]
     # The supervised stage's threshold, when the bundle has the stage.
     probability_threshold: float | None = None
+    # Written into each alert when set: a challenger marks its would-be alerts with its role.
+    role: str | None = None
     feature_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -42,10 +45,13 @@ class OutRecord:
 
 @dataclass(frozen=True)
 class Outputs:
-    """The records of one batch: alerts, and one score record per row when asked for."""
+    """The records of one batch: alerts, and one score record per row when asked for, with the
+    role and version of the model that made them."""
 
     alerts: list[OutRecord]
     scores: list[OutRecord]
+    role: str = CHAMPION
+    model_version: str = ""
 
 
 def build_outputs(
@@ -85,7 +91,7 @@ def build_outputs(
         if with_scores:
             document["alert"] = bool(flags[row])
             score_records.append(OutRecord(key, orjson.dumps(document), row))
-    return Outputs(alerts, score_records)
+    return Outputs(alerts, score_records, model.role or CHAMPION, model.version)
 
 
 def alert_document(
@@ -105,6 +111,7 @@ def alert_document(
         "score": score,
         "threshold": model.threshold,
         "model_version": model.version,
+        **({"role": model.role} if model.role is not None else {}),
         "source_topic": message.topic(),
         "source_partition": message.partition(),
         "source_offset": message.offset(),

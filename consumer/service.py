@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from consumer import heap
+from consumer.challenger import build_challenger
 from consumer.checkpoint import AtLeastOnce
 from consumer.config import RunSettings
 from consumer.errors import ConfigError
@@ -80,7 +81,14 @@ def serve_metrics(
 def build_publisher(settings: RunSettings, producer: Producer, metrics: Metrics) -> Publisher[Sink]:
     """Return the publisher of `producer`: a transactional one under exactly-once."""
     kind = TransactionalPublisher if settings.exactly_once else Publisher
-    return kind(producer, metrics, settings.alert_topic, settings.dlq_topic, settings.scores_topic)
+    return kind(
+        producer,
+        metrics,
+        settings.alert_topic,
+        settings.dlq_topic,
+        settings.scores_topic,
+        challenger_topic=settings.challenger_alert_topic,
+    )
 
 
 def build_checkpoint(
@@ -135,6 +143,7 @@ def run(
     manifest, scorer = model.manifest, model.scorer
     health = Health()
     describe(metrics, model)
+    challenger = build_challenger(settings, metrics, scorer.feature_names)
     server = serve_metrics(settings, health, registry)
     try:
         log_event(
@@ -148,6 +157,8 @@ def run(
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
             scores_topic=settings.scores_topic,
+            challenger=None if challenger is None else challenger.model.version,
+            challenger_alert_topic=settings.challenger_alert_topic,
             group_id=settings.group_id,
             guarantee="exactly-once" if settings.exactly_once else "at-least-once",
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
@@ -168,6 +179,7 @@ def run(
                 settings,
                 health,
                 models=ModelWatch(directory, model, settings.reload_interval),
+                challenger=challenger,
             )
             heap.freeze()  # everything start-up made stays out of the collector's way
             loop.run(stopping)

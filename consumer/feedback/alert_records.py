@@ -17,10 +17,8 @@ import orjson
 
 from consumer.errors import InvalidMessageError
 from consumer.feedback.verdicts import BAD_FIELD, MISSING_FIELD, NOT_JSON, NOT_OBJECT, json_type
+from consumer.roles import ROLES
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-ROLES = (CHAMPION, CHALLENGER)
 UNKNOWN_STAGE = "unknown"  # alerts written before alerts named the stages that raised them
 REASONS = (NOT_JSON, NOT_OBJECT, MISSING_FIELD, BAD_FIELD)
 

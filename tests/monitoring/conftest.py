@@ -63,6 +63,7 @@ def exported_names() -> set[str]:
     metrics = Metrics(registry)
     scores = np.random.default_rng(0).gamma(2.0, 1.0, size=2000)
     metrics.describe_model("v1", 5.0, 0.01, score_baseline(scores))
+    metrics.describe_role("champion", "v1", 0.2)
     metrics.observe_scores(scores)
     return sample_names(registry)
 

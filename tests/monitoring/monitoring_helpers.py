@@ -14,13 +14,9 @@ PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 METRIC_NAME = re.compile(r"\bfraud(?:_[a-z_]+|:[a-z_]+:[a-z0-9_]+)\b")
 # Series that Prometheus itself adds to every scrape and rule evaluation.
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
-# Metrics the deploy files read that nothing exports yet, each with what will export it.
-PROPOSED = {
-    "fraud_model_validation_precision": (
-        "the scorer, per role and model version: the bundle's validation precision at the "
-        "production fraud rate (issue 21, with the challenger)"
-    ),
-}
+# Metrics the deploy files read that nothing exports yet, each with what will export it (none
+# now: fraud_model_validation_precision, the last, is the scorer's since issue 21).
+PROPOSED: dict[str, str] = {}
 
 
 def run_promtool(promtool: str, *args: str, cwd: Path = PROMETHEUS_DIR) -> str:
