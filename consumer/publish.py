@@ -44,8 +44,12 @@ def produce(
     key: bytes | None,
     headers: Headers | None = None,
     on_delivery: DeliveryCallback | None = None,
+    **placement: int,
 ) -> None:
     """Produce one record, letting deliveries drain while the local queue is full.
+
+    `placement` may name the record's `partition` (else the partitioner picks) and
+    `timestamp` (epoch milliseconds; else now).
 
     Raises:
         ProduceRefused: the client refused the record (not a full queue): in a transaction
@@ -55,7 +59,7 @@ def produce(
     """
     while True:
         try:
-            sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery, **placement)
             return
         except BufferError:  # local queue full: let deliveries drain, then retry
             sink.poll(QUEUE_FULL_WAIT_S)

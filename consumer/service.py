@@ -16,9 +16,9 @@ from threadpoolctl import threadpool_limits
 from consumer import heap
 from consumer.challenger import build_challenger
 from consumer.checkpoint import AtLeastOnce
-from consumer.config import RunSettings
+from consumer.config import FeedbackSettings, RunSettings
 from consumer.errors import ConfigError
-from consumer.health import Health, serve
+from consumer.health import Health, Readiness, serve
 from consumer.kafka import Sink, build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
@@ -66,7 +66,7 @@ def install_stop_signals() -> StopSignals:
 
 
 def serve_metrics(
-    settings: RunSettings, health: Health, registry: CollectorRegistry
+    settings: RunSettings | FeedbackSettings, health: Readiness, registry: CollectorRegistry
 ) -> ThreadingHTTPServer:
     """Start the metrics HTTP server; a port in use or a bad address is a ConfigError."""
     try:

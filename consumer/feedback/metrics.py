@@ -108,6 +108,35 @@ class FeedbackMetrics:
             ["partition", "state"],
             registry=registry,
         )
+        self.verdicts_read = Counter(
+            "fraud_feedback_verdicts_read",
+            "Messages read from the labels topic (verdicts, sent-home copies, bad ones).",
+            registry=registry,
+        )
+        self.alerts_read = Counter(
+            "fraud_feedback_alerts_read",
+            "Alert records read from the alert topics, by the topic's role (rebuilding the "
+            "index after a start counts again).",
+            ["role"],
+            registry=registry,
+        )
+        for role in roles:
+            self.alerts_read.labels(role)
+        self.commits = Counter(
+            "fraud_feedback_commits",
+            "Transactions of the join's changes and the labels offsets, by outcome (ok, "
+            "aborted: the changes are rolled back to the changelog and read again).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("ok", "aborted"):
+            self.commits.labels(outcome)
+        self.lag = Gauge(
+            "fraud_feedback_lag_messages",
+            "Messages behind the labels partition's high watermark.",
+            ["partition"],
+            registry=registry,
+        )
         self.alert_watermark = Gauge(
             "fraud_feedback_alert_watermark_seconds",
             "Time up to which every alert partition has been read to its end (epoch seconds).",
