@@ -137,8 +137,8 @@ def _labelled(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         f"{summary['legit_confirmed']} legitimate by their verdict, {summary['legit_matured']} "
         f"legitimate without a verdict past the maturity; left out {summary['too_young']} "
         f"younger without a verdict, {summary['unreadable']} unreadable, "
-        f"{summary['repeated']} repeated; {summary['verdicts_without_transaction']} verdicts "
-        "found no transaction"
+        f"{summary['repeated']} repeated; {summary['verdicts_without_transaction']} "
+        "transactions with a verdict not found in the transactions topic"
     )
     return 0
 

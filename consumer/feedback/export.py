@@ -31,22 +31,21 @@ MAX_VERDICT_BYTES = 65536
 
 def read_truths(
     reader: Reader, admin: OffsetsAdmin, topic: str, partitions: int, timeout: float
-) -> tuple[Truths, int]:
-    """Return each transaction's latest verdict in the labels topic, and how many verdicts read.
+) -> Truths:
+    """Return each transaction's latest verdict in the labels topic.
 
     Verdicts that do not read are skipped (the feedback process dead-letters them).
     """
-    truths, count = Truths(), 0
+    truths = Truths()
     wanted = [(topic, p) for p in range(partitions)]
     for message in read_to_end(reader, admin, wanted, timeout):
         try:
             verdict = decode_verdict(message.value(), MAX_VERDICT_BYTES)
         except InvalidMessageError:
             continue
-        count += 1
         truths.add(verdict, (message.timestamp()[1] / 1000, message.partition() or 0,
                              message.offset() or 0))  # fmt: skip
-    return truths, count
+    return truths
 
 
 def export(
@@ -66,7 +65,7 @@ def export(
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such directory for --out")
     now = clock()
-    truths, verdicts = read_truths(
+    truths = read_truths(
         reader, admin, settings.labels_topic, partitions[settings.labels_topic],
         settings.read_timeout,
     )  # fmt: skip
@@ -86,7 +85,7 @@ def export(
                     writer.writerow(rows.header)
                     header_written = True
                 writer.writerow(row)
-        summary = rows.summary(verdicts)
+        summary = rows.summary()
         if not summary["rows"]:
             raise ConfigError(
                 f"no row to write: {summary['too_young']} transactions without a verdict are "

@@ -117,8 +117,9 @@ class LabelledRows:
         self.counts[outcome] += 1
         return [*values, int(bool(fraud))]
 
-    def summary(self, verdicts: int) -> dict[str, int]:
-        """Return what was written and left out, and how many verdicts found no transaction."""
+    def summary(self) -> dict[str, int]:
+        """Return what was written and left out, and how many transactions with a verdict
+        were not found in the transactions topic (gone past its retention, or never there)."""
         written = self.counts["fraud"] + self.counts["legit_confirmed"]
         written += self.counts["legit_matured"]
         joined = self.counts["fraud"] + self.counts["legit_confirmed"]
@@ -128,5 +129,5 @@ class LabelledRows:
         return {
             "rows": written,
             **{name: self.counts[name] for name in names},
-            "verdicts_without_transaction": verdicts - joined,
+            "verdicts_without_transaction": len(self.truths) - joined,
         }
