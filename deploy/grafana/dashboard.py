@@ -315,6 +315,18 @@ def feedback_panels() -> list[Panel]:
             query("fraud:feedback_recall:ratio_rate1d", "{{role}} (1 d)"),
         ),
         chart(
+            "Alerts per minute, champion and challenger",
+            "Alerts the broker acknowledged per minute, by role and model version "
+            "(fraud_model_alerts_total): the champion's on the alert topic, the challenger's "
+            "would-be alerts on its own topic, scored on the same transactions.",
+            "short",
+            query(
+                "sum by (role, model_version) "
+                "(rate(fraud_model_alerts_total[$__rate_interval])) * 60",
+                "{{role}} {{model_version}}",
+            ),
+        ),
+        chart(
             "Verdicts on alerts",
             "Alerts that got their (first) verdict, per interval, by role and verdict.",
             "short",

@@ -46,6 +46,7 @@ def test_rule_unit_tests_pass(promtool):
         ("alerts_test.yml", "challenger, model_version: v3", "champion, model_version: v3"),
         ("alerts_test.yml", "            value: 0.7\n", "            value: 0.75\n"),
         ("alerts_weekly_test.yml", "ticket, role: challenger}", "ticket, role: champion}"),
+        ("alerts_test.yml", 'instance: "stuck:9401"}', 'instance: "healthy:9401"}'),
     ],
 )  # fmt: skip
 def test_rule_unit_tests_can_fail(promtool, tmp_path, test_file, right, wrong):
@@ -76,7 +77,7 @@ def test_every_rule_is_tested_firing_and_quiet(alert_rules):
 
 
 def test_every_rule_has_a_summary_and_a_runbook(alert_rules):
-    assert len(alert_rules) == 11
+    assert len(alert_rules) == 12
     for rule in alert_rules:
         assert rule["annotations"]["summary"].strip(), rule["alert"]
         assert rule["annotations"]["runbook"].strip(), rule["alert"]
