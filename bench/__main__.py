@@ -4,9 +4,10 @@
 
 Starts `scripts/kafka-local` unless --bootstrap-servers is given. Phases, in order: fit (its
 bundle and CSV feed the rest), latency (a warm-up, then 5,000 and 20,000 tx/s), raw,
-throughput (one `consumer run`), scaleout (2 and 3 processes), autoencoder (one process with
-a bundle fitted `--stage autoencoder`, when the default bundle has the supervised stage),
-raw again, reference (Keras per message), decoders.
+throughput (one `consumer run`), challenger (the same with a challenger beside the champion),
+scaleout (2 and 3 processes), autoencoder (one process with a bundle fitted `--stage
+autoencoder`, when the default bundle has the supervised stage), raw again, reference (Keras
+per message), feedback (one `consumer feedback` process over a backlog of verdicts), decoders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,13 +29,24 @@ from typing import Any
 
 import pandas as pd
 
-from bench import consumer_throughput, decoding, fit_benchmark, latency, report
+from bench import (
+    consumer_throughput,
+    decoding,
+    feedback_process,
+    fit_benchmark,
+    latency,
+    report,
+)
 from bench.kafka import REPO, create_topics, delete_topics, fill, local_broker, unique
 
 PHASES = (
-    "fit", "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "decoders",
+    "fit", "raw", "throughput", "challenger", "autoencoder", "reference", "latency", "scaleout",
+    "feedback", "decoders",
 )  # fmt: skip
-KAFKA_PHASES = {"raw", "throughput", "autoencoder", "reference", "latency", "scaleout"}
+KAFKA_PHASES = {
+    "raw", "throughput", "challenger", "autoencoder", "reference", "latency", "scaleout",
+    "feedback",
+}  # fmt: skip
 PARTITIONS = 4
 
 
@@ -111,7 +124,7 @@ def kafka_benchmarks(
         )
         say(f"raw consume of {results['topic']}")
         before = consumer_throughput.raw_rate(bootstrap, topic, args.messages)
-        counts = ([1] if {"throughput", "scaleout"} & phases else []) + (
+        counts = ([1] if {"throughput", "scaleout", "challenger"} & phases else []) + (
             [2, 3] if "scaleout" in phases else []
         )
         for n in counts:
@@ -120,6 +133,9 @@ def kafka_benchmarks(
                 bootstrap, topic, PARTITIONS, args.messages, model_dir, n, work
             )
             results["groups"].append(dataclasses.asdict(group))
+        if "challenger" in phases:
+            say("1 scoring process with a challenger (a second copy of the default bundle)")
+            results["challenger"] = challenger_run(bootstrap, topic, args, model_dir, work)
         if autoencoder_dir is not None:
             say("1 scoring process, autoencoder-only bundle")
             group = consumer_throughput.group_rate(
@@ -137,7 +153,32 @@ def kafka_benchmarks(
             results["reference"] = reference(bootstrap, topic, model_dir, args.reference_messages)
     finally:
         delete_topics(bootstrap, [topic, f"{topic}-alerts", f"{topic}-dlq"])
+    if "feedback" in phases:
+        say(f"feedback: one process over {args.verdicts:,} verdicts, {args.alerts:,} alerts")
+        run = feedback_process.feedback_rate(bootstrap, work, args.verdicts, args.alerts)
+        results["feedback"] = dataclasses.asdict(run)
     return results
+
+
+def challenger_run(
+    bootstrap: str, topic: str, args: argparse.Namespace, model_dir: Path, work: Path
+) -> dict[str, Any]:
+    """Score the topic with one process and a challenger (the same bundle, renamed version)."""
+    challenger = work / f"challenger-{time.time_ns()}"
+    shutil.copytree(model_dir, challenger)
+    manifest = json.loads((challenger / "manifest.json").read_text())
+    manifest["model_version"] = "challenger-" + manifest["model_version"]
+    (challenger / "manifest.json").write_text(json.dumps(manifest))
+    shadow = f"{topic}-challenger"
+    create_topics(bootstrap, [(shadow, 1)])
+    try:
+        extra = ["--challenger-model-dir", str(challenger), "--challenger-alert-topic", shadow]
+        group = consumer_throughput.group_rate(
+            bootstrap, topic, PARTITIONS, args.messages, model_dir, 1, work, extra
+        )
+    finally:
+        delete_topics(bootstrap, [shadow])
+    return dataclasses.asdict(group)
 
 
 def latency_runs(
@@ -245,6 +286,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=20_000,
         help="rows of the replayed CSV, in a loop (20,000)",
+    )
+    parser.add_argument(
+        "--verdicts", type=int, default=400_000, help="verdicts the feedback phase reads (400,000)"
+    )
+    parser.add_argument(
+        "--alerts", type=int, default=200_000, help="alerts the feedback phase indexes (200,000)"
     )
     parser.add_argument(
         "--only", help=f"comma-separated phases of {','.join(PHASES)}; all without it"

@@ -127,6 +127,27 @@ def render(results: dict[str, Any]) -> str:
         lines.append(plain_row("7", "`fit`: the bundle's stages", stages))
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
+    if "challenger" in results and 1 in groups:
+        shadow = results["challenger"]
+        ratio = shadow["rate"] / groups[1]["rate"]
+        what = (
+            "`consumer run`, one process, with a challenger (a second copy of the default "
+            f"bundle): {ratio:.2f} of the rate without"
+        )
+        lines.append(rate_row("9", what, shadow["rate"], raw))
+        lines.append(plain_row("9", "CPU with a challenger", f"{shadow['cpu_cores']:.2f} cores"))
+    if "feedback" in results:
+        fb = results["feedback"]
+        what = (
+            f"`consumer feedback`, one process: verdicts read, joined and committed "
+            f"({fb['verdicts']:,} verdicts, {fb['alerts']:,} alerts of two roles, "
+            f"{fb['partitions']} labels partitions; all read: {fb['all_read']})"
+        )
+        lines.append(rate_row("10", what, fb["rate"], raw, "verdicts/s"))
+        lines.append(time_row("10", "feedback start-up to /readyz 200 (index rebuilt)",
+                              fb["ready_s"], raw))  # fmt: skip
+        lines.append(plain_row("10", "feedback CPU and peak RSS",
+                               f"{fb['cpu_cores']:.2f} cores, {mib(fb['peak_rss'])}"))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
