@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 
@@ -23,6 +23,7 @@ from consumer.config import FeedbackSettings
 from consumer.errors import KafkaClientError
 from consumer.feedback.alert_reader import AlertReader
 from consumer.feedback.changelog import changelog_records
+from consumer.feedback.group import LabelsSource, stable_offsets
 from consumer.feedback.join import FeedbackJoin
 from consumer.feedback.metrics import FeedbackMetrics
 from consumer.feedback.restore import ChangelogReader
@@ -30,22 +31,12 @@ from consumer.feedback.transaction import FeedbackTransaction
 from consumer.feedback.verdicts import decode_verdicts
 from consumer.feedback.writer import FeedbackWriter
 from consumer.health import FeedbackHealth
-from consumer.kafka import TransactionalSource
 from consumer.logs import log_event
 from consumer.messages import InputMessage
 
-COMMITTED_TIMEOUT_S = 10.0  # one try to fetch the group's offsets; tried until STABLE_WAIT_S
-STABLE_WAIT_S = 300.0  # a dead owner's open transaction is aborted by the broker before this
 ALERT_BATCHES = 5  # alert batches read per step, between two batches of verdicts
 CATCH_UP_BATCHES = 50  # ... until every alert partition has been read to its end once
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
-
-
-class LabelsSource(TransactionalSource, Protocol):
-    """The labels consumer: a group member whose offsets this loop sets on assignment."""
-
-    def assign(self, partitions: list[TopicPartition]) -> None: ...
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
 
 
 class FeedbackLoop:
@@ -207,7 +198,7 @@ class FeedbackLoop:
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Restore each partition's ledger, then read its verdicts from the committed offset."""
-        offsets = self._committed_offsets(partitions)
+        offsets = stable_offsets(self.source, partitions, self.monotonic, self.sleep)
         for tp in partitions:
             self._restore(tp.partition)
             self.positions[tp.partition] = self.committed[tp.partition] = offsets[tp.partition]
@@ -255,34 +246,6 @@ class FeedbackLoop:
             with contextlib.suppress(KeyError):
                 self.metrics.lag.remove(str(tp.partition))
         self.health.assigned = frozenset(self.join.ledgers)
-
-    def _committed_offsets(self, partitions: list[TopicPartition]) -> dict[int, int]:
-        """Return the group's committed offset of each partition (its start if none).
-
-        The fetch waits while a previous owner's transaction with offsets for them is open
-        (read_committed asks for stable offsets): it times out and is asked again, until the
-        transaction ends or the broker aborts it.
-        """
-        deadline = self.monotonic() + STABLE_WAIT_S
-        while True:
-            try:
-                found = self.source.committed(partitions, COMMITTED_TIMEOUT_S)
-                break
-            except Exception as exc:  # KafkaException: not stable yet, or a coordinator moving
-                if self.monotonic() > deadline:
-                    raise KafkaClientError(
-                        f"cannot fetch the labels offsets of the group: {exc}"
-                    ) from exc
-                log_event("offsets_not_stable", logging.INFO, reason=str(exc))
-                self.sleep(0.5)
-        offsets = {}
-        for tp in found:
-            if tp.offset >= 0:
-                offsets[tp.partition] = tp.offset
-            else:
-                marks = self.source.get_watermark_offsets(tp, COMMITTED_TIMEOUT_S)
-                offsets[tp.partition] = marks[0] if marks else 0
-        return offsets
 
     def _arrival(self, message: InputMessage) -> float:
         kind, stamp = message.timestamp()
