@@ -142,6 +142,9 @@ def render(results: dict[str, Any]) -> str:
                               fb["ready_s"], raw))  # fmt: skip
         lines.append(plain_row("10", "feedback CPU and peak RSS",
                                f"{fb['cpu_cores']:.2f} cores, {mib(fb['peak_rss'])}"))  # fmt: skip
+        per_cpu = fb["rate"] / max(fb["cpu_cores"], 1e-9)
+        what = "`consumer feedback`: verdicts per CPU-second (the rate over the cores it had)"
+        lines.append(plain_row("10", what, f"{per_cpu:,.0f} verdicts/CPU-s"))
     return "\n".join(lines) + "\n"
 
 
