@@ -5,11 +5,12 @@
 Starts `scripts/kafka-local` unless --bootstrap-servers is given, and `scripts/registry-local`
 for the Avro phase unless --schema-registry-url is given. Phases, in order: fit (its bundle and
 CSV feed the rest), latency (a warm-up, then 5,000 and 20,000 tx/s, a score record per
-transaction), raw, throughput (one `consumer run`), scaleout (2 and 3 processes), autoencoder
-(one process with a bundle fitted `--stage autoencoder`, when the default bundle has the
-supervised stage), peer (the same job as a Quix Streams application), raw again, reference
-(Keras per message), avro (raw consume and one `consumer run` on the same rows as Avro),
-decoders.
+transaction), raw, throughput (one `consumer run`), challenger (the same with a challenger
+beside the champion), scaleout (2 and 3 processes), autoencoder (one process with a bundle
+fitted `--stage autoencoder`, when the default bundle has the supervised stage), peer (the same
+job as a Quix Streams application), raw again, reference (Keras per message), avro (raw consume
+and one `consumer run` on the same rows as Avro), feedback (one `consumer feedback` process over
+a backlog of verdicts), decoders.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,14 @@ from typing import Any
 
 import pandas as pd
 
-from bench import consumer_throughput, decoding, fit_benchmark, latency, report
+from bench import (
+    consumer_throughput,
+    decoding,
+    feedback_process,
+    fit_benchmark,
+    latency,
+    report,
+)
 from bench.kafka import (
     REPO,
     avro_encoder,
@@ -43,11 +52,12 @@ from bench.kafka import (
 from bench.registry import local_registry
 
 PHASES = (
-    "fit", "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "peer",
-    "avro", "decoders",
+    "fit", "raw", "throughput", "challenger", "autoencoder", "reference", "latency", "scaleout",
+    "peer", "avro", "feedback", "decoders",
 )  # fmt: skip
 KAFKA_PHASES = {
-    "raw", "throughput", "autoencoder", "reference", "latency", "scaleout", "peer", "avro",
+    "raw", "throughput", "challenger", "autoencoder", "reference", "latency", "scaleout", "peer",
+    "avro", "feedback",
 }  # fmt: skip
 PARTITIONS = 4
 
@@ -135,6 +145,9 @@ def kafka_benchmarks(
                 bootstrap, topic, PARTITIONS, args.messages, model_dir, n, work
             )
             results["groups"].append(dataclasses.asdict(group))
+        if "challenger" in phases:
+            say("1 scoring process with a challenger (a second copy of the default bundle)")
+            results["challenger"] = challenger_run(bootstrap, topic, args, model_dir, work)
         if autoencoder_dir is not None:
             say("1 scoring process, autoencoder-only bundle")
             group = consumer_throughput.group_rate(
@@ -164,6 +177,10 @@ def kafka_benchmarks(
                 "rss": memory[0] if memory else None,
                 "pss": memory[1] if memory else None,
             }
+    if "feedback" in phases:
+        say(f"feedback: one process over {args.verdicts:,} verdicts, {args.alerts:,} alerts")
+        run = feedback_process.feedback_rate(bootstrap, work, args.verdicts, args.alerts)
+        results["feedback"] = dataclasses.asdict(run)
     return results
 
 
@@ -222,6 +239,40 @@ def peer(
         )  # fmt: skip
     parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return parsed
+
+
+def challenger_run(
+    bootstrap: str, topic: str, args: argparse.Namespace, model_dir: Path, work: Path
+) -> dict[str, Any]:
+    """Score the topic with one process, alternately without and with a challenger (the same
+    bundle, its version renamed), `--challenger-pairs` times; return every run.
+
+    On a shared machine one run's rate swings with what else runs: pairs run back to back,
+    and each pair's ratio, wall-clock and per CPU-second, is what counts.
+    """
+    challenger = work / f"challenger-{time.time_ns()}"
+    shutil.copytree(model_dir, challenger)
+    manifest = json.loads((challenger / "manifest.json").read_text())
+    manifest["model_version"] = "challenger-" + manifest["model_version"]
+    (challenger / "manifest.json").write_text(json.dumps(manifest))
+    shadow = f"{topic}-challenger"
+    create_topics(bootstrap, [(shadow, 1)])
+    extra = ["--challenger-model-dir", str(challenger), "--challenger-alert-topic", shadow]
+    pairs = []
+    try:
+        for _ in range(args.challenger_pairs):
+            alone, beside = (
+                dataclasses.asdict(
+                    consumer_throughput.group_rate(
+                        bootstrap, topic, PARTITIONS, args.messages, model_dir, 1, work, options
+                    )
+                )
+                for options in ([], extra)
+            )
+            pairs.append({"alone": alone, "with_challenger": beside})
+    finally:
+        delete_topics(bootstrap, [shadow])
+    return {"pairs": pairs}
 
 
 def latency_runs(
@@ -332,6 +383,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=20_000,
         help="rows of the replayed CSV, in a loop (20,000)",
+    )
+    parser.add_argument(
+        "--challenger-pairs",
+        type=int,
+        default=3,
+        help="runs without and with a challenger, back to back, in the challenger phase (3)",
+    )
+    parser.add_argument(
+        "--verdicts", type=int, default=400_000, help="verdicts the feedback phase reads (400,000)"
+    )
+    parser.add_argument(
+        "--alerts", type=int, default=200_000, help="alerts the feedback phase indexes (200,000)"
     )
     parser.add_argument(
         "--only", help=f"comma-separated phases of {','.join(PHASES)}; all without it"

@@ -90,8 +90,10 @@ def group_rate(
     bootstrap: str, topic: str, partitions: int, count: int, model_dir: Path, processes: int,
     work: Path, extra: Sequence[str] = (),
 ) -> GroupRun:  # fmt: skip
-    """Score the whole topic with `processes` consumers in a fresh group (each given the
-    `extra` options); measure them."""
+    """Score the whole topic with `processes` consumers in a fresh group; measure them.
+
+    `extra` adds options to each `consumer run` (a challenger, a schema registry).
+    """
     group = unique(f"bench-{processes}p")
     scorers = [
         Scorer(bootstrap, model_dir, topic, group, work / f"{group}-{i}.log", extra)
@@ -118,7 +120,7 @@ def group_rate(
         all_ready += time.perf_counter() - time.monotonic()  # the samples' clock
         rate = window_rate(samples, count, start=all_ready)
         low = max(crossing(samples, WINDOW[0] * count), all_ready)
-        cores = _slope(cpu, low, samples[-1][0])
+        cores = slope(cpu, low, samples[-1][0])
         done = wait_committed(bootstrap, group, topic, partitions, 120)
         peak = max(s.peak_rss() for s in scorers)
     finally:
@@ -127,7 +129,7 @@ def group_rate(
     return GroupRun(processes, rate, max(ready.values()), cores, peak, done, os.getloadavg()[0])
 
 
-def _slope(samples: list[tuple[float, float]], start: float, end: float) -> float:
+def slope(samples: list[tuple[float, float]], start: float, end: float) -> float:
     """Return the average rate of a cumulative sample series between two times."""
     first = next((s for s in samples if s[0] >= start), samples[0])
     last = samples[-1]

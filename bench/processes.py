@@ -29,29 +29,18 @@ def free_port() -> int:
         return port
 
 
-class Scorer:
-    """One `python -m consumer run` process with default settings (plus `extra` options),
-    logging to `log_path`."""
+class Watched:
+    """One `python -m consumer COMMAND` process, logging to `log_path`, with metrics on a free
+    port: readiness, metrics, CPU and memory read from outside."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        model_dir: Path,
-        topic: str,
-        group: str,
-        log_path: Path,
-        extra: Sequence[str] = (),
-    ):
+    def __init__(self, command: str, args: Sequence[str], log_path: Path):
         self.port = free_port()
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.log_path = log_path
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run", "--bootstrap-servers", bootstrap,
-             "--model-dir", str(model_dir), "--input-topic", topic,
-             "--alert-topic", f"{topic}-alerts", "--dlq-topic", f"{topic}-dlq",
-             "--group-id", group, "--metrics-host", "127.0.0.1",
-             "--metrics-port", str(self.port), "--log-level", "warning", *extra],
+            [sys.executable, "-m", "consumer", command, *args, "--metrics-host", "127.0.0.1",
+             "--metrics-port", str(self.port), "--log-level", "warning"],
             cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -86,8 +75,11 @@ class Scorer:
             for s in family.samples
         }
 
+    def counter(self, name: str) -> float:
+        return self.metrics().get((name, ()), 0.0)
+
     def scored(self) -> float:
-        return self.metrics().get(("fraud_transactions_scored_total", ()), 0.0)
+        return self.counter("fraud_transactions_scored_total")
 
     def cpu_seconds(self) -> float:
         """Return the CPU time (user + system) the process has used so far (Linux /proc)."""
@@ -112,6 +104,26 @@ class Scorer:
             return self.process.wait()
         finally:
             self.log.close()
+
+
+class Scorer(Watched):
+    """One `python -m consumer run` process with default settings (`extra` adds options)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        model_dir: Path,
+        topic: str,
+        group: str,
+        log_path: Path,
+        extra: Sequence[str] = (),
+    ):
+        args = [
+            "--bootstrap-servers", bootstrap, "--model-dir", str(model_dir),
+            "--input-topic", topic, "--alert-topic", f"{topic}-alerts",
+            "--dlq-topic", f"{topic}-dlq", "--group-id", group, *extra,
+        ]  # fmt: skip
+        super().__init__("run", args, log_path)
 
 
 @dataclass(frozen=True)

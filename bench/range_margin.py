@@ -1,4 +1,4 @@
-"""How often a value lies far outside its feature's training range, per margin: the out-of-range rule.
+"""How often a value lies far outside its feature's training range, per margin (the range rule).
 
     .venv/bin/python bench/range_margin.py --data ../shared/datasets/ulb-slice.csv --seeds 10
 

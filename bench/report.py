@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,53 @@ def render(results: dict[str, Any]) -> str:
         )
     for name, rate in results.get("decoders", {}).items():
         lines.append(rate_row("8", f"decoding: {name}", rate, raw, "msg/CPU-s"))
+    if "challenger" in results:
+        lines += challenger_rows(results["challenger"]["pairs"], raw)
+    if "feedback" in results:
+        fb = results["feedback"]
+        what = (
+            f"`consumer feedback`, one process: verdicts read, joined and committed "
+            f"({fb['verdicts']:,} verdicts, {fb['alerts']:,} alerts of two roles, "
+            f"{fb['partitions']} labels partitions; all read: {fb['all_read']})"
+        )
+        lines.append(rate_row("10", what, fb["rate"], raw, "verdicts/s"))
+        lines.append(time_row("10", "feedback start-up to /readyz 200 (index rebuilt)",
+                              fb["ready_s"], raw))  # fmt: skip
+        lines.append(plain_row("10", "feedback CPU and peak RSS",
+                               f"{fb['cpu_cores']:.2f} cores, {mib(fb['peak_rss'])}"))  # fmt: skip
+        per_cpu = fb["rate"] / max(fb["cpu_cores"], 1e-9)
+        what = "`consumer feedback`: verdicts per CPU-second (the rate over the cores it had)"
+        lines.append(plain_row("10", what, f"{per_cpu:,.0f} verdicts/CPU-s"))
     return "\n".join(lines) + "\n"
+
+
+def challenger_rows(pairs: list[dict[str, Any]], raw: float | None) -> list[str]:
+    """Rows of the challenger phase: each pair's rates, and the median ratios of the pairs.
+
+    >>> run = lambda rate, cores: {"rate": rate, "cpu_cores": cores}
+    >>> rows = challenger_rows([{"alone": run(100.0, 1.0), "with_challenger": run(80.0, 1.0)}],
+    ...                        None)
+    >>> rows[-1]
+    '| 9 | with a challenger / without, median of 1 pairs: wall-clock 0.800, per CPU-second 0.800 | 0.800 | n/a |'
+    """  # noqa: E501 (a doctest's expected output is one line)
+    lines, wall, per_cpu = [], [], []
+    for k, pair in enumerate(pairs, 1):
+        alone, beside = pair["alone"], pair["with_challenger"]
+        for name, run in (("without", alone), ("with", beside)):
+            what = f"`consumer run`, one process, pair {k}, {name} a challenger"
+            lines.append(rate_row("9", what + f" ({run['cpu_cores']:.2f} cores)", run["rate"], raw))
+        wall.append(beside["rate"] / alone["rate"])
+        per_cpu.append(
+            (beside["rate"] / max(beside["cpu_cores"], 1e-9))
+            / (alone["rate"] / max(alone["cpu_cores"], 1e-9))
+        )
+    middle_wall, middle_cpu = statistics.median(wall), statistics.median(per_cpu)
+    what = (
+        f"with a challenger / without, median of {len(pairs)} pairs: wall-clock "
+        f"{middle_wall:.3f}, per CPU-second {middle_cpu:.3f}"
+    )
+    lines.append(plain_row("9", what, f"{middle_wall:.3f}"))
+    return lines
 
 
 def write_into(path: Path, section: str) -> None:

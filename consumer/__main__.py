@@ -1,4 +1,5 @@
-"""Command line: python -m consumer {run,replay,alerts} ... (every option also as FRAUD_* env)."""
+"""Command line: python -m consumer {run,replay,alerts,feedback,labelled} ... (every option also
+as FRAUD_* env)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", options.RUN_OPTIONS, _run, "score an input topic, publish alerts and dead letters"),
         ("replay", options.REPLAY_OPTIONS, _replay, "feed a CSV into a topic, JSON or Avro"),
         ("alerts", options.ALERTS_OPTIONS, _alerts, "follow an alert topic and print alerts"),
+        (
+            "feedback",
+            options.FEEDBACK_OPTIONS,
+            _feedback,
+            "join verdicts with the alerts and count precision and recall per role",
+        ),
+        (
+            "labelled",
+            options.LABELLED_OPTIONS,
+            _labelled,
+            "write transactions joined with their verdicts as a labelled CSV for `fit`",
+        ),
     ):
         sub = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         options.add_options(sub, opts)
@@ -88,6 +101,44 @@ def _alerts(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         settings.limit,
         settings.idle_timeout,
         raw=settings.output_json,
+    )
+    return 0
+
+
+def _feedback(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from consumer.feedback.service import run
+    from consumer.service import install_stop_signals
+
+    settings = options.feedback_settings(args, env)
+    stop = install_stop_signals()
+    run(settings, stop)
+    return 0
+
+
+def _labelled(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    from consumer.config import reader_config
+    from consumer.feedback.export import export
+    from consumer.feedback.service import topic_partitions
+    from consumer.kafka import build_client
+
+    settings = options.labelled_settings(args, env)
+    reader = build_client(reader_config(settings, "labelled"))
+    try:
+        topics = [settings.labels_topic, settings.transactions_topic]
+        partitions = topic_partitions(reader, topics)
+        admin = AdminClient(dict(settings.kafka.client_config()))
+        summary = export(settings, reader, admin, partitions)
+    finally:
+        reader.close()
+    print(
+        f"wrote {summary['rows']} rows to {settings.out}: {summary['fraud']} frauds and "
+        f"{summary['legit_confirmed']} legitimate by their verdict, {summary['legit_matured']} "
+        f"legitimate without a verdict past the maturity; left out {summary['too_young']} "
+        f"younger without a verdict, {summary['unreadable']} unreadable, "
+        f"{summary['repeated']} repeated; {summary['verdicts_without_transaction']} "
+        "transactions with a verdict not found in the transactions topic"
     )
     return 0
 

@@ -186,6 +186,8 @@ class RunSettings:
     reload_interval: float = 10.0
     schema_registry: RegistrySettings | None = None
     output_format: str = "json"
+    challenger_model_dir: Path | None = None
+    challenger_alert_topic: str | None = None
 
     @property
     def transactional_id(self) -> str:
@@ -200,10 +202,16 @@ class RunSettings:
         for name in ("input_topic", "alert_topic", "dlq_topic", "group_id", "member_id"):
             if not getattr(self, name):
                 raise ConfigError(f"{name.replace('_', '-')} must not be empty")
+        if (self.challenger_model_dir is None) != (self.challenger_alert_topic is None):
+            raise ConfigError(
+                "a challenger needs both --challenger-model-dir and --challenger-alert-topic"
+            )
         topics = [self.input_topic, self.alert_topic, self.dlq_topic, self.scores_topic]
-        topics = [topic for topic in topics if topic]
+        topics = [topic for topic in topics + [self.challenger_alert_topic] if topic]
         if len(set(topics)) != len(topics):
-            raise ConfigError("input, alert, dead-letter and scores topics must all differ")
+            raise ConfigError(
+                "input, alert, dead-letter, scores and challenger alert topics must all differ"
+            )
         _positive(self, "batch_size", "batch_timeout", "flush_timeout", "max_message_bytes")
         _positive(self, "top_features", "reload_interval")
         if self.commit_interval < 0:
@@ -247,6 +255,83 @@ class FollowSettings:
     limit: int | None = None
     idle_timeout: float | None = None
     output_json: bool = False
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    """Everything `python -m consumer feedback` needs (docs/feedback.md)."""
+
+    kafka: KafkaSettings
+    labels_topic: str
+    alert_topic: str
+    changelog_topic: str
+    dlq_topic: str
+    group_id: str
+    challenger_alert_topic: str | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9401
+    batch_size: int = 1000
+    batch_timeout: float = 0.2
+    commit_interval: float = 1.0
+    transaction_timeout: float = 30.0
+    max_message_bytes: int = 65536
+    grace: float = 15 * 60.0
+    horizon: float = 60 * 86400.0
+    max_alerts: int = 5_000_000
+    max_verdicts: int = 2_000_000
+    member_id: str = "fraudstream"
+
+    @property
+    def transactional_id(self) -> str:
+        """Return the producer's transactional.id: stable across restarts of one member."""
+        return f"fraudstream-feedback-{self.group_id}-{self.member_id}"
+
+    @property
+    def alert_topics(self) -> dict[str, str]:
+        """Return {alert topic: the role whose alerts it holds}."""
+        topics = {self.alert_topic: "champion"}
+        if self.challenger_alert_topic:
+            topics[self.challenger_alert_topic] = "challenger"
+        return topics
+
+    def __post_init__(self) -> None:
+        names = ("labels_topic", "alert_topic", "changelog_topic", "dlq_topic", "group_id")
+        for name in (*names, "member_id"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name.replace('_', '-')} must not be empty")
+        topics = [self.labels_topic, self.alert_topic, self.changelog_topic, self.dlq_topic]
+        topics += [self.challenger_alert_topic] if self.challenger_alert_topic else []
+        if len(set(topics)) != len(topics):
+            raise ConfigError(
+                "labels, alert, challenger alert, changelog and dead-letter topics must all differ"
+            )
+        _positive(self, "batch_size", "batch_timeout", "transaction_timeout", "max_message_bytes")
+        _positive(self, "horizon", "max_alerts", "max_verdicts")
+        if self.commit_interval < 0:
+            raise ConfigError("commit-interval must be 0 (every batch) or more")
+        if not 0 <= self.grace < self.horizon:
+            raise ConfigError("grace must be 0 or more and shorter than the horizon")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics-port {self.metrics_port} is not a TCP port")
+
+
+@dataclass(frozen=True)
+class LabelledSettings:
+    """Everything `python -m consumer labelled` needs."""
+
+    kafka: KafkaSettings
+    transactions_topic: str
+    labels_topic: str
+    out: Path
+    maturity: float = 30 * 86400.0
+    read_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.transactions_topic == self.labels_topic:
+            raise ConfigError("the transactions and labels topics must differ")
+        if self.maturity < 0:
+            raise ConfigError("maturity must be 0 or more")
+        _positive(self, "read_timeout")
 
 
 def consumer_config(settings: RunSettings) -> dict[str, object]:
@@ -304,6 +389,48 @@ def _avro_needs_registry(option: str, value: str, registry: RegistrySettings | N
         raise ConfigError(
             f"--{option} avro needs --schema-registry-url: the schema is registered there"
         )
+
+
+def feedback_consumer_config(settings: FeedbackSettings) -> dict[str, object]:
+    """Return the settings of the feedback process's labels consumer (a group member)."""
+    return {
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # Verdicts are never skipped: a new group reads the labels topic from its start.
+        "auto.offset.reset": "earliest",
+        # Offsets fetched on assignment wait for a previous owner's open transaction (KIP-447).
+        "isolation.level": "read_committed",
+        "client.id": "fraudstream-feedback",
+        **settings.kafka.client_config(),
+    }
+
+
+def reader_config(settings: FeedbackSettings | LabelledSettings, name: str) -> dict[str, object]:
+    """Return the settings of a consumer that reads by assignment and never commits (alerts,
+    changelog, the topics of the labelled export); `name` tells its purpose in client.id."""
+    return {
+        "group.id": f"fraudstream-{name}-reader",  # required by the client, never joined
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "client.id": f"fraudstream-{name}",
+        **settings.kafka.client_config(),
+    }
+
+
+def feedback_producer_config(settings: FeedbackSettings) -> dict[str, object]:
+    """Return the settings of the feedback process's transactional producer."""
+    return {
+        "transactional.id": settings.transactional_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "queue.buffering.max.messages": 1_000_000,
+        "client.id": "fraudstream-feedback",
+        **settings.kafka.client_config(),
+    }
 
 
 def _positive(settings: object, *names: str) -> None:

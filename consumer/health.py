@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -28,8 +29,30 @@ class Health:
         return True, f"model {self.model_version}, {len(self.assigned)} partitions"
 
 
+class FeedbackHealth:
+    """The feedback process's readiness, written by its loop and read by the HTTP thread."""
+
+    def __init__(self) -> None:
+        self.alerts_read = False  # every alert partition read to its end once
+        self.assigned: frozenset[int] = frozenset()  # labels partitions held, their state restored
+
+    def ready(self) -> tuple[bool, str]:
+        """Return whether the feedback process is ready, and why not."""
+        if not self.alerts_read:
+            return False, "alert topics not read to their end yet"
+        if not self.assigned:
+            return False, "no labels partitions assigned"
+        return True, f"{len(self.assigned)} labels partitions, alerts read to their end"
+
+
+class Readiness(Protocol):
+    """What /readyz asks: a process's health."""
+
+    def ready(self) -> tuple[bool, str]: ...
+
+
 def serve(
-    host: str, port: int, health: Health, registry: CollectorRegistry = REGISTRY
+    host: str, port: int, health: Readiness, registry: CollectorRegistry = REGISTRY
 ) -> ThreadingHTTPServer:
     """Start the HTTP server in a daemon thread and return it (`shutdown()` stops it)."""
 

@@ -54,6 +54,8 @@ class Sink(Protocol):
         *,
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
+        partition: int = ...,
+        timestamp: int = ...,
     ) -> None: ...
     def poll(self, timeout: float = -1) -> int: ...
     def flush(self, timeout: float = -1) -> int: ...
@@ -92,8 +94,14 @@ def build_producer(settings: RunSettings | ReplaySettings) -> Producer:
 
 
 def build_client(config: dict[str, Any]) -> Consumer:
-    """Create a plain consumer (the alert follower) with errors logged."""
+    """Create a consumer of the given settings (the alert follower, the feedback process's
+    readers) with errors logged."""
     return _build(Consumer, config, "consumer")
+
+
+def build_producer_client(config: dict[str, Any]) -> Producer:
+    """Create a producer of the given settings (the feedback process's) with errors logged."""
+    return _build(Producer, config, "producer")
 
 
 def _build(

@@ -16,6 +16,7 @@ from confluent_kafka import Message, TopicPartition
 
 from consumer import heap
 from consumer.assignment import Assignment
+from consumer.challenger import Challenger
 from consumer.checkpoint import Checkpoint, partition_names
 from consumer.config import RunSettings
 from consumer.decoding import BatchDecoder
@@ -50,6 +51,7 @@ class ScoringLoop:
         models: where a newer model may appear; asked between batches (None: never).
         decoder: the decode stage (without one: plain JSON, framed values dead-lettered).
         formats: how alert and score records are encoded (JSON unless told).
+        challenger: a second model scoring each batch in the shadow (None: none).
     """
 
     def __init__(
@@ -67,10 +69,12 @@ class ScoringLoop:
         models: ModelWatch | None = None,
         decoder: BatchDecoder | None = None,
         formats: RecordFormats = JSON_RECORDS,
+        challenger: Challenger | None = None,
     ):
         self.models = models
         self.decoder = decoder or BatchDecoder()
         self.formats = formats
+        self.challenger = challenger
         self.source = source
         self.publisher = publisher
         self.checkpoint = checkpoint
@@ -109,6 +113,8 @@ class ScoringLoop:
         newer = self.models.poll() if self.models is not None else None
         if newer is not None:
             self.use(newer)
+        if self.challenger is not None:
+            self.challenger.refresh()
         messages = self.consume()
         started = self.monotonic()
         decoded = self.decode(messages) if messages else None
@@ -200,17 +206,21 @@ class ScoringLoop:
         return scored
 
     def publish(self, decoded: Decoded, scored: Scored) -> None:
-        """Hand the batch's alerts, score records and dead letters to the producer."""
+        """Hand the batch's alerts, score records and dead letters to the producer, and the
+        challenger's would-be alerts when one runs (it scores the same decoded batch)."""
+        scored_at = self.clock()
         outputs = build_outputs(
             decoded,
             scored,
             self.model,
-            self.clock(),
+            scored_at,
             self.settings.top_features,
             with_scores=self.settings.scores_topic is not None,
             formats=self.formats,
         )
         self.publisher.publish(outputs, decoded.event_times)
+        if self.challenger is not None:
+            self.publisher.publish_challenger(self.challenger.outputs(decoded, scored_at))
         self.publisher.dead_letter(decoded.rejected)
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:

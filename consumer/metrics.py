@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -107,6 +108,29 @@ class Metrics:
             "id (each try counts; the input waits, nothing is dead-lettered).",
             registry=registry,
         )
+        # Per role (champion, challenger): which model plays it, what it promised, what it did.
+        self.model_role_info = Gauge(
+            "fraud_model_role_info",
+            "The model playing each role (champion: its alerts are published; challenger: "
+            "scored in the shadow); value 1.",
+            ["role", "model_version"],
+            registry=registry,
+        )
+        self.validation_precision = Gauge(
+            "fraud_model_validation_precision",
+            "Precision of the model's alerts on its validation split at the production fraud "
+            "rate (from its bundle), by role: what its alerts' precision on verdicts should be.",
+            ["role", "model_version"],
+            registry=registry,
+        )
+        self.model_alerts = Counter(
+            "fraud_model_alerts",
+            "Alerts the broker acknowledged, by role and model version: the champion's on the "
+            "alert topic, the challenger's would-be alerts on its own topic.",
+            ["role", "model_version"],
+            registry=registry,
+        )
+        self._role_versions: dict[str, str] = {}
 
     def describe_model(
         self,
@@ -130,6 +154,18 @@ class Metrics:
             return
         for j in np.flatnonzero(outside.any(axis=0)):
             self.out_of_range.labels(names[j]).inc(int(outside[:, j].sum()))
+
+    def describe_role(self, role: str, version: str, validation_precision: float | None) -> None:
+        """Export the model now playing `role`, replacing the one that played it before."""
+        previous = self._role_versions.get(role)
+        if previous is not None:
+            for gauge in (self.model_role_info, self.validation_precision):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(role, previous)
+        self._role_versions[role] = version
+        self.model_role_info.labels(role, version).set(1)
+        if validation_precision is not None:
+            self.validation_precision.labels(role, version).set(validation_precision)
 
     def observe_scores(self, scores: np.ndarray) -> None:
         """Count a batch's scores into the score histogram and the drift window."""

@@ -20,7 +20,8 @@ from typing import Any
 
 from consumer.logs import log_event
 from consumer.metrics import Metrics
-from training.scoring.baseline import baseline_of, expected_alert_ratio
+from consumer.roles import CHAMPION
+from training.scoring.baseline import baseline_of, expected_alert_ratio, validation_precision
 from training.scoring.bundle import MANIFEST, load_scorer
 from training.scoring.errors import BundleError
 from training.scoring.scorer import Scorer
@@ -186,6 +187,7 @@ def describe(metrics: Metrics, model: Model) -> None:
         expected_alert_ratio(model.manifest),
         baseline_of(model.manifest),
     )
+    metrics.describe_role(CHAMPION, model.version, validation_precision(model.manifest))
 
 
 def _key(model: Model) -> tuple[datetime, str]:

@@ -10,6 +10,7 @@ Registry client settings likewise as `--registry-config KEY=VALUE` or `FRAUD_REG
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from consumer.config import (
+    FeedbackSettings,
     FollowSettings,
     KafkaSettings,
+    LabelledSettings,
     RegistrySettings,
     ReplaySettings,
     RunSettings,
@@ -46,6 +49,27 @@ def parse_bool(text: str) -> bool:
     if text.strip().lower() in FALSE:
         return False
     raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Read a duration: seconds, or a number with a unit s, m, h or d.
+
+    >>> parse_duration("15m"), parse_duration("60d"), parse_duration("2.5")
+    (900.0, 5184000.0, 2.5)
+    """
+    text = text.strip().lower()
+    unit = DURATION_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90, 15m, 60d)") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r} is not a finite duration")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,17 @@ RUN_OPTIONS = (
         "json or avro: alerts and score records as Avro, their schemas registered under "
         "TOPIC-value in the Schema Registry (default json)",
     ),
+    Option(
+        "challenger_model_dir",
+        Path,
+        "a second bundle (or directory of bundles, reloaded likewise) that scores every "
+        "transaction in the shadow: its alerts go to --challenger-alert-topic only",
+    ),
+    Option(
+        "challenger_alert_topic",
+        str,
+        'topic for the challenger\'s would-be alerts, marked "role": "challenger"',
+    ),
     LOG_LEVEL,
 )
 REPLAY_OPTIONS = (
@@ -150,6 +185,67 @@ ALERTS_OPTIONS = (
     Option("limit", int, "stop after this many alerts"),
     Option("idle_timeout", float, "stop after this many seconds without an alert"),
     Option("json", parse_bool, "print the raw JSON records, one per line", switch=True),
+    LOG_LEVEL,
+)
+
+FEEDBACK_OPTIONS = (
+    BOOTSTRAP,
+    Option("labels_topic", str, "topic of verdicts, keyed by transaction id", True),
+    Option("alert_topic", str, "the champion's alert topic (`run --alert-topic`)", True),
+    Option(
+        "challenger_alert_topic",
+        str,
+        "the challenger's alert topic (`run --challenger-alert-topic`), if one runs",
+    ),
+    Option(
+        "changelog_topic",
+        str,
+        "compacted topic of the join's state, as many partitions as the labels topic",
+        True,
+    ),
+    Option("dlq_topic", str, "dead-letter topic for verdicts that do not read", True),
+    Option("group_id", str, "consumer group id of the feedback processes", True),
+    Option("metrics_host", str, "address of /metrics, /healthz, /readyz (default 0.0.0.0)"),
+    Option("metrics_port", int, "port of /metrics, /healthz, /readyz (default 9401; 0 any)"),
+    Option("batch_size", int, "most verdicts per batch (default 1000)"),
+    Option("batch_timeout", float, "seconds to wait for verdicts (default 0.2)"),
+    Option("commit_interval", float, "seconds between transactions; 0 every batch (default 1)"),
+    Option("transaction_timeout", float, "seconds each transactional call may take (default 30)"),
+    Option("max_message_bytes", int, "larger verdicts are dead-lettered (default 65536)"),
+    Option(
+        "grace",
+        parse_duration,
+        "how long after a verdict arrived a role's alert may still come (default 15m)",
+    ),
+    Option(
+        "horizon",
+        parse_duration,
+        "how long alerts and verdicts are remembered (default 60d, longer than chargebacks)",
+    ),
+    Option("max_alerts", int, "alerts held in memory, oldest forgotten first (default 5000000)"),
+    Option(
+        "max_verdicts",
+        int,
+        "transactions held per labels partition, oldest forgotten first (default 2000000)",
+    ),
+    Option(
+        "member_id",
+        str,
+        "this member's stable name in the group, for its transactional.id (default: host name)",
+    ),
+    LOG_LEVEL,
+)
+LABELLED_OPTIONS = (
+    BOOTSTRAP,
+    Option("transactions_topic", str, "topic of transactions (as `run` reads them)", True),
+    Option("labels_topic", str, "topic of verdicts", True),
+    Option("out", Path, "the labelled CSV to write (a `Class` column of 0 and 1)", True),
+    Option(
+        "maturity",
+        parse_duration,
+        "a transaction without a verdict is written as legitimate once this old (default 30d)",
+    ),
+    Option("read_timeout", float, "seconds without progress before reading a topic fails (30)"),
     LOG_LEVEL,
 )
 
@@ -280,6 +376,21 @@ def follow_settings(args: argparse.Namespace, env: Mapping[str, str]) -> FollowS
     values.pop("log_level", None)
     values["output_json"] = values.pop("json", False)
     return FollowSettings(kafka=kafka_settings(values, args, env), **values)
+
+
+def feedback_settings(args: argparse.Namespace, env: Mapping[str, str]) -> FeedbackSettings:
+    """Build the settings of `feedback` from flags and environment."""
+    values = resolve(FEEDBACK_OPTIONS, args, env)
+    values.pop("log_level", None)
+    values.setdefault("member_id", socket.gethostname())
+    return FeedbackSettings(kafka=kafka_settings(values, args, env), **values)
+
+
+def labelled_settings(args: argparse.Namespace, env: Mapping[str, str]) -> LabelledSettings:
+    """Build the settings of `labelled` from flags and environment."""
+    values = resolve(LABELLED_OPTIONS, args, env)
+    values.pop("log_level", None)
+    return LabelledSettings(kafka=kafka_settings(values, args, env), **values)
 
 
 def log_level(args: argparse.Namespace, env: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import Counter
 
 from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
 from consumer.errors import DeliveryError, ProduceRefused
@@ -43,8 +44,12 @@ def produce(
     key: bytes | None,
     headers: Headers | None = None,
     on_delivery: DeliveryCallback | None = None,
+    **placement: int,
 ) -> None:
     """Produce one record, letting deliveries drain while the local queue is full.
+
+    `placement` may name the record's `partition` (else the partitioner picks) and
+    `timestamp` (epoch milliseconds; else now).
 
     Raises:
         ProduceRefused: the client refused the record (not a full queue): in a transaction
@@ -54,7 +59,7 @@ def produce(
     """
     while True:
         try:
-            sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            sink.produce(topic, value, key, headers=headers, on_delivery=on_delivery, **placement)
             return
         except BufferError:  # local queue full: let deliveries drain, then retry
             sink.poll(QUEUE_FULL_WAIT_S)
@@ -112,6 +117,7 @@ class Publisher(Generic[ProducerT]):
         alert_topic, dlq_topic, scores_topic: destinations (no score records if None).
         clock: epoch seconds, to measure event-to-alert latency at acknowledgement.
         dead_letter_bytes: how much of a rejected message's value a dead letter keeps.
+        challenger_topic: where a challenger's would-be alerts go (`publish_challenger`).
     """
 
     def __init__(
@@ -123,8 +129,10 @@ class Publisher(Generic[ProducerT]):
         scores_topic: str | None = None,
         clock: Callable[[], float] = time.time,
         dead_letter_bytes: int = MAX_DEAD_LETTER_BYTES,
+        challenger_topic: str | None = None,
     ):
         self._producer = producer
+        self.challenger_topic = challenger_topic
         self.metrics = metrics
         self.alert_topic = alert_topic
         self.dlq_topic = dlq_topic
@@ -137,8 +145,11 @@ class Publisher(Generic[ProducerT]):
     def publish(self, outputs: Outputs, event_times: np.ndarray) -> None:
         """Produce a batch's alerts and score records."""
         batch = self._batch
+        if outputs.alerts:
+            counted = self.metrics.model_alerts.labels(outputs.role, outputs.model_version)
         for record in outputs.alerts:
-            on_delivery = partial(self._alert_delivered, batch, float(event_times[record.row]))
+            event_time = float(event_times[record.row])
+            on_delivery = partial(self._alert_delivered, batch, counted, event_time)
             produce(self._producer, self.alert_topic, record.value, record.key, None, on_delivery)
             batch.waiting += 1
         if self.scores_topic is not None:
@@ -146,6 +157,24 @@ class Publisher(Generic[ProducerT]):
                 value, key = record.value, record.key
                 produce(self._producer, self.scores_topic, value, key, None, batch)
                 batch.waiting += 1
+
+    def publish_challenger(self, outputs: Outputs) -> None:
+        """Produce a challenger's would-be alerts to the challenger topic, never the alert topic.
+
+        Raises:
+            ValueError: the publisher has no challenger topic.
+        """
+        if self.challenger_topic is None:
+            raise ValueError("this publisher has no challenger topic")
+        if not outputs.alerts:
+            return
+        counted = self.metrics.model_alerts.labels(outputs.role, outputs.model_version)
+        batch = self._batch
+        on_delivery = partial(self._challenger_alert_delivered, batch, counted)
+        for record in outputs.alerts:
+            value, key = record.value, record.key
+            produce(self._producer, self.challenger_topic, value, key, None, on_delivery)
+            batch.waiting += 1
 
     def dead_letter(self, rejected: Sequence[Rejected]) -> None:
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
@@ -207,11 +236,17 @@ class Publisher(Generic[ProducerT]):
         self._failures.take()
 
     def _alert_delivered(
-        self, batch: BatchAcks, event_time: float, error: KafkaError | None, message: Message
+        self,
+        batch: BatchAcks,
+        counted: Counter,
+        event_time: float,
+        error: KafkaError | None,
+        message: Message,
     ) -> None:
         batch.waiting -= 1
         if self._failures.record(error, message):
             self.metrics.alerts.inc()
+            counted.inc()
             latency = self.clock() - event_time
             # An event time in the future (a skewed clock, milliseconds sent as seconds) would
             # make a negative observation: leave it out rather than distort the histogram.
@@ -219,6 +254,15 @@ class Publisher(Generic[ProducerT]):
                 self.metrics.end_to_end_latency_seconds.observe_many(np.array([latency]))
         else:
             self.metrics.alert_delivery_failures.inc()
+
+    def _challenger_alert_delivered(
+        self, batch: BatchAcks, counted: Counter, error: KafkaError | None, message: Message
+    ) -> None:
+        # A failed would-be alert fails the batch as a real one does: the comparison of the two
+        # models is only fair if the challenger's alerts are complete.
+        batch.waiting -= 1
+        if self._failures.record(error, message):
+            counted.inc()
 
 
 class TransactionalPublisher(Publisher[TransactionalSink]):

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from consumer.messages import Decoded
+from consumer.roles import CHAMPION
 from training.scoring.scorer import Scored
 
 
@@ -24,6 +25,8 @@ class ModelInfo:
     feature_names: tuple[str, ...]
     # The supervised stage's threshold, when the bundle has the stage.
     probability_threshold: float | None = None
+    # Written into each alert when set: a challenger marks its would-be alerts with its role.
+    role: str | None = None
     feature_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,10 +58,13 @@ class OutRecord(NamedTuple):
 
 @dataclass(frozen=True)
 class Outputs:
-    """The records of one batch: alerts, and one score record per row when asked for."""
+    """The records of one batch: alerts, and one score record per row when asked for, with the
+    role and version of the model that made them."""
 
     alerts: list[OutRecord]
     scores: list[OutRecord]
+    role: str = CHAMPION
+    model_version: str = ""
 
 
 def build_outputs(
@@ -106,6 +112,7 @@ def build_outputs(
     scored_at_text = iso_time(scored_at)
     ids, messages = decoded.transaction_ids, decoded.messages
     raised = flags[rows].tolist()
+    role = {"role": model.role} if model.role is not None else {}
     outside = None if scored.outside is None else scored.outside[rows]
     overflow = None if scored.overflow is None else scored.overflow[rows]
     for i, row in enumerate(rows.tolist()):
@@ -115,6 +122,7 @@ def build_outputs(
             "score": scores[i],
             "threshold": model.threshold,
             "model_version": model.version,
+            **role,
             "source_topic": message.topic(),
             "source_partition": message.partition(),
             "source_offset": message.offset(),
@@ -140,7 +148,7 @@ def build_outputs(
         if with_scores:
             document["alert"] = alert
             score_records.append(OutRecord(key, formats.score(document), row))
-    return Outputs(alerts, score_records)
+    return Outputs(alerts, score_records, model.role or CHAMPION, model.version)
 
 
 def _reasons(raised_by: dict[str, np.ndarray], rows: np.ndarray) -> list[list[str]]:

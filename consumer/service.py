@@ -15,11 +15,12 @@ from threadpoolctl import threadpool_limits
 
 from consumer import heap
 from consumer.avro_writer import avro_records
+from consumer.challenger import build_challenger
 from consumer.checkpoint import AtLeastOnce
-from consumer.config import RunSettings
+from consumer.config import FeedbackSettings, RunSettings
 from consumer.decoding import BatchDecoder
 from consumer.errors import ConfigError
-from consumer.health import Health, serve
+from consumer.health import Health, Readiness, serve
 from consumer.kafka import Sink, build_consumer, build_producer
 from consumer.logs import log_event
 from consumer.loop import ScoringLoop
@@ -69,7 +70,7 @@ def install_stop_signals() -> StopSignals:
 
 
 def serve_metrics(
-    settings: RunSettings, health: Health, registry: CollectorRegistry
+    settings: RunSettings | FeedbackSettings, health: Readiness, registry: CollectorRegistry
 ) -> ThreadingHTTPServer:
     """Start the metrics HTTP server; a port in use or a bad address is a ConfigError."""
     try:
@@ -84,7 +85,14 @@ def serve_metrics(
 def build_publisher(settings: RunSettings, producer: Producer, metrics: Metrics) -> Publisher[Sink]:
     """Return the publisher of `producer`: a transactional one under exactly-once."""
     kind = TransactionalPublisher if settings.exactly_once else Publisher
-    return kind(producer, metrics, settings.alert_topic, settings.dlq_topic, settings.scores_topic)
+    return kind(
+        producer,
+        metrics,
+        settings.alert_topic,
+        settings.dlq_topic,
+        settings.scores_topic,
+        challenger_topic=settings.challenger_alert_topic,
+    )
 
 
 def build_checkpoint(
@@ -154,6 +162,7 @@ def run(
     manifest, scorer = model.manifest, model.scorer
     health = Health()
     describe(metrics, model)
+    challenger = build_challenger(settings, metrics, scorer.feature_names)
     server = serve_metrics(settings, health, registry)
     try:
         log_event(
@@ -167,6 +176,8 @@ def run(
             alert_topic=settings.alert_topic,
             dlq_topic=settings.dlq_topic,
             scores_topic=settings.scores_topic,
+            challenger=None if challenger is None else challenger.model.version,
+            challenger_alert_topic=settings.challenger_alert_topic,
             group_id=settings.group_id,
             guarantee="exactly-once" if settings.exactly_once else "at-least-once",
             metrics=f"http://{settings.metrics_host}:{server.server_address[1]}/metrics",
@@ -192,6 +203,7 @@ def run(
                 models=ModelWatch(directory, model, settings.reload_interval),
                 decoder=decoder,
                 formats=formats,
+                challenger=challenger,
             )
             heap.freeze()  # everything start-up made stays out of the collector's way
             loop.run(stopping)

@@ -259,12 +259,155 @@ def failure_panels() -> list[Panel]:
     ]
 
 
+def feedback_panels() -> list[Panel]:
+    """Return the panels of the feedback loop: precision and recall, champion beside challenger.
+
+    They read the recording rules of alerts.yml (each labels partition's committed total,
+    whichever feedback member exports it) and the feedback process's own metrics, which come
+    from another scrape job than the scorers': the `job` and `instance` variables do not apply.
+    """
+    alerts = "fraud:feedback_alerts:committed"
+    frauds = "fraud:feedback_frauds:committed"
+    return [
+        stat.Panel()
+        .title("Alert precision over the last day")
+        .description(
+            "Share of each model's alerts with a verdict that were fraud, over the last day "
+            "(fraud:feedback_precision:ratio_rate1d), champion and challenger side by side."
+        )
+        .datasource(DATASOURCE)
+        .height(6)
+        .span(12)
+        .unit("percentunit")
+        .with_target(query("fraud:feedback_precision:ratio_rate1d", "{{role}} {{model_version}}")),
+        stat.Panel()
+        .title("Fraud recall over the last day")
+        .description(
+            "Share of the transactions reported as fraud in the last day (analysts, "
+            "chargebacks) that each role had alerted on (fraud:feedback_recall:ratio_rate1d)."
+        )
+        .datasource(DATASOURCE)
+        .height(6)
+        .span(12)
+        .unit("percentunit")
+        .with_target(query("fraud:feedback_recall:ratio_rate1d", "{{role}}")),
+        chart(
+            "Alert precision, champion and challenger",
+            "Share of alerts with a verdict that were fraud, over the last hour and day, "
+            "against the model's precision on its validation split at the production fraud "
+            "rate (fraud_model_validation_precision). FraudPrecisionBelowValidation fires "
+            "when a day's precision is under half of it.",
+            "percentunit",
+            query("fraud:feedback_precision:ratio_rate1h", "{{role}} {{model_version}} (1 h)"),
+            query("fraud:feedback_precision:ratio_rate1d", "{{role}} {{model_version}} (1 d)"),
+            query(
+                "max by (role, model_version) (fraud_model_validation_precision)",
+                "{{role}} {{model_version}} validation",
+            ),
+        ),
+        chart(
+            "Fraud recall, champion and challenger",
+            "Share of reported frauds each role had alerted on, over the last hour and day. "
+            "FraudRecallFalling fires when a day's recall is under three quarters of the week "
+            "before's.",
+            "percentunit",
+            query("fraud:feedback_recall:ratio_rate1h", "{{role}} (1 h)"),
+            query("fraud:feedback_recall:ratio_rate1d", "{{role}} (1 d)"),
+        ),
+        chart(
+            "Alerts per minute, champion and challenger",
+            "Alerts the broker acknowledged per minute, by role and model version "
+            "(fraud_model_alerts_total): the champion's on the alert topic, the challenger's "
+            "would-be alerts on its own topic, scored on the same transactions.",
+            "short",
+            query(
+                "sum by (role, model_version) "
+                "(rate(fraud_model_alerts_total[$__rate_interval])) * 60",
+                "{{role}} {{model_version}}",
+            ),
+        ),
+        chart(
+            "Verdicts on alerts",
+            "Alerts that got their (first) verdict, per interval, by role and verdict.",
+            "short",
+            query(
+                f"sum by (role, verdict) (increase({alerts}[$__rate_interval]))",
+                "{{role}} {{verdict}}",
+            ),
+        ).draw_style(common.GraphDrawStyle.BARS),
+        chart(
+            "Reported frauds, caught and missed",
+            "Transactions whose first verdict is fraud, per interval, by role and whether the "
+            "role had alerted on them.",
+            "short",
+            query(
+                f"sum by (role, caught) (increase({frauds}[$__rate_interval]))",
+                "{{role}} caught={{caught}}",
+            ),
+        ).draw_style(common.GraphDrawStyle.BARS),
+        chart(
+            "Alert precision by stage over the last day",
+            "Share of alerts with a verdict that were fraud, by role and the stages that "
+            "raised them (supervised, autoencoder or both).",
+            "percentunit",
+            query(
+                f'sum by (role, stage) (increase({alerts}{{verdict="fraud"}}[1d])) '
+                f"/ sum by (role, stage) (increase({alerts}[1d]))",
+                "{{role}} {{stage}}",
+            ),
+        ),
+        chart(
+            "Repeated verdicts, late alerts, dead letters",
+            "Verdicts after a transaction's first, by first and later verdict (a legit then "
+            "fraud pair is an alert cleared too early); alerts read after their role was "
+            "settled as missing them; verdicts dead-lettered, by reason. Per interval.",
+            "short",
+            query(
+                "sum by (first, later) "
+                "(increase(fraud_feedback_repeated_verdicts_total[$__rate_interval]))",
+                "{{first}} then {{later}}",
+            ),
+            query(
+                "sum by (role) (increase(fraud_feedback_late_alerts_total[$__rate_interval]))",
+                "late {{role}} alerts",
+            ),
+            query(
+                "sum by (reason) (increase(fraud_feedback_invalid_verdicts_total"
+                "[$__rate_interval]))",
+                "dead letter {{reason}}",
+            ),
+        ),
+        chart(
+            "Feedback state",
+            "Alerts each feedback member remembers (all of them, per role) and transactions "
+            "whose first verdict is remembered, waiting for an alert or settled.",
+            "short",
+            query("max by (role) (fraud_feedback_alerts_indexed)", "alerts {{role}}"),
+            query("sum by (state) (fraud_feedback_verdicts_remembered)", "verdicts {{state}}"),
+        ),
+        chart(
+            "Feedback behind the alert topics",
+            "How long ago every alert partition was last read to its end "
+            "(fraud_feedback_alert_watermark_seconds): verdicts wait this long, plus the "
+            "grace period, before a role without an alert counts as missing the fraud.",
+            "s",
+            query(
+                "time() - max by (instance) (fraud_feedback_alert_watermark_seconds)",
+                "{{instance}}",
+            ),
+        ),
+    ]
+
+
 def build() -> db.Dashboard:
-    """Return the dashboard builder: four rows of panels and the two variables."""
+    """Return the dashboard builder: five rows of panels and the two variables."""
     board = (
         db.Dashboard("fraudstream")
         .uid(UID)
-        .description("Scoring, alerts, model health and bad input of the fraudstream consumers.")
+        .description(
+            "Scoring, alerts, model health and bad input of the fraudstream consumers; "
+            "precision and recall from analysts' and chargebacks' verdicts."
+        )
         .tags(["fraudstream", "generated"])
         .refresh("30s")
         .time("now-1h", "now")
@@ -297,6 +440,7 @@ def build() -> db.Dashboard:
         ("Model", model_panels()),
         ("Latency and backlog", latency_panels()),
         ("Bad input and delivery", failure_panels()),
+        ("Feedback: champion and challenger", feedback_panels()),
     ]
     for title, panels in rows:
         board = board.with_row(db.Row(title))

@@ -25,7 +25,7 @@ import yaml
 
 from consumer import options
 from consumer.__main__ import build_parser as consumer_parser
-from consumer.config import RunSettings
+from consumer.config import FeedbackSettings, RunSettings
 from training import timesplit
 from training.__main__ import build_parser as training_parser
 
@@ -132,7 +132,11 @@ def check_invocation(words: list[str], env: Mapping[str, str]) -> None:
         training_parser().parse_args(args)
     else:
         parsed = consumer_parser().parse_args(args)
-        build = {"run": options.run_settings, "replay": options.replay_settings}
+        build = {
+            "run": options.run_settings,
+            "replay": options.replay_settings,
+            "feedback": options.feedback_settings,
+        }
         build.get(parsed.command, options.follow_settings)(parsed, env)
 
 
@@ -189,6 +193,19 @@ def consumer_settings(model: dict[str, Any]) -> RunSettings:
     consumer = model["services"]["consumer"]
     parsed = consumer_parser().parse_args(consumer["command"][1:])
     return options.run_settings(parsed, consumer["environment"])
+
+
+def feedback_settings(model: dict[str, Any]) -> FeedbackSettings:
+    """Return the settings the feedback service runs with."""
+    feedback = model["services"]["feedback"]
+    parsed = consumer_parser().parse_args(feedback["command"][1:])
+    return options.feedback_settings(parsed, feedback["environment"])
+
+
+def scrape_job(name: str) -> dict[str, Any]:
+    """Return the scrape job `name` of deploy/prometheus/prometheus.yml."""
+    (job,) = [j for j in read_yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == name]
+    return job
 
 
 def url_port(url: str) -> int:

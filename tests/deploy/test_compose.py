@@ -16,6 +16,7 @@ from stack import (
     bind_sources,
     command_problems,
     consumer_settings,
+    feedback_settings,
     healthcheck_problems,
     healthcheck_url,
     kafka_local_version,
@@ -24,12 +25,13 @@ from stack import (
     registry_local_version,
     resolved,
     run_compose,
+    scrape_job,
     url_port,
 )
 
-from consumer.config import RunSettings
+from consumer.config import FeedbackSettings, RunSettings
 
-PROJECT_SERVICES = {"trainer", "consumer", "replay"}
+PROJECT_SERVICES = {"trainer", "consumer", "replay", "feedback"}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,7 @@ def test_the_services_of_the_stack_are_all_there(model):
         "trainer",
         "consumer",
         "replay",
+        "feedback",
         "prometheus",
         "grafana",
     }
@@ -130,11 +133,18 @@ def test_a_misspelt_option_or_missing_setting_is_caught(model):
     assert [p.split(":")[0] for p in problems] == ["consumer", "replay", "trainer"]
 
 
-def test_the_topics_step_creates_exactly_the_topics_the_consumer_uses(model):
+def test_the_topics_step_creates_exactly_the_topics_the_consumer_and_feedback_use(model):
     settings = consumer_settings(model)
-    created = model["services"]["topics"]["environment"]["TOPICS"].split()
+    feedback = feedback_settings(model)
+    environment = model["services"]["topics"]["environment"]
+    created = environment["TOPICS"].split()
     used = [settings.input_topic, settings.alert_topic, settings.scores_topic, settings.dlq_topic]
+    used += [feedback.labels_topic, feedback.dlq_topic]
     assert sorted(created) == sorted(used)
+    assert feedback.alert_topic == settings.alert_topic
+    # The changelog: compacted, with as many partitions as the labels topic (the same loop).
+    assert environment["COMPACTED"].split() == [feedback.changelog_topic]
+    assert "cleanup.policy=compact" in model["services"]["topics"]["command"][2]
     assert settings.input_topic == "transactions"  # the name the README's examples use
     replay = model["services"]["replay"]["command"]
     assert replay[replay.index("--topic") + 1] == settings.input_topic
@@ -148,9 +158,21 @@ def test_consumer_ports_agree_with_the_code_prometheus_and_its_healthcheck(model
     assert url_port(healthcheck_url(consumer)) == port
     assert consumer["expose"] == [str(port)]
     assert "ports" not in consumer, "a fixed host port would stop --scale consumer=3"
-    (job,) = read_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
-    (discovery,) = job["dns_sd_configs"]
+    (discovery,) = scrape_job("fraudstream")["dns_sd_configs"]
     assert discovery["names"] == ["consumer"] and discovery["port"] == port
+
+
+def test_feedback_ports_agree_with_the_code_prometheus_and_its_healthcheck(model):
+    port = FeedbackSettings.__dataclass_fields__["metrics_port"].default
+    feedback = model["services"]["feedback"]
+    assert feedback_settings(model).metrics_port == port
+    assert url_port(healthcheck_url(feedback)) == port
+    assert feedback["expose"] == [str(port)]
+    assert "ports" not in feedback
+    jobs = [job["job_name"] for job in read_yaml(PROMETHEUS_CONFIG)["scrape_configs"]]
+    assert jobs == ["fraudstream", "fraudstream-feedback"]
+    (discovery,) = scrape_job("fraudstream-feedback")["dns_sd_configs"]
+    assert discovery["names"] == ["feedback"] and discovery["port"] == port
 
 
 def test_grafana_finds_prometheus_and_the_dashboards_where_compose_puts_them(model):
@@ -193,7 +215,7 @@ def test_services_start_in_order(model):
 def test_waiting_for_a_service_without_a_healthcheck_is_caught(model):
     broken = copy.deepcopy(model)
     del broken["services"]["kafka"]["healthcheck"]
-    assert len(healthcheck_problems(broken)) == 2  # topics and consumer wait for kafka
+    assert len(healthcheck_problems(broken)) == 3  # topics, consumer and feedback wait for it
 
 
 def test_the_trainer_synthesises_by_default_and_reads_a_given_csv(model, tmp_path):

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 import yaml
-from monitoring_helpers import PROMETHEUS_SERIES, REPO_ROOT, metric_names, run_promtool
+from monitoring_helpers import PROMETHEUS_SERIES, PROPOSED, REPO_ROOT, metric_names, run_promtool
 
 GENERATOR = REPO_ROOT / "deploy" / "grafana" / "dashboard.py"
 COMMITTED = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "fraudstream.json"
@@ -92,12 +92,38 @@ def test_a_broken_query_fails_the_parse_check(promtool, tmp_path):
         run_promtool(promtool, "check", "rules", "queries.yml", cwd=tmp_path)
 
 
-def test_queries_name_only_metrics_the_consumer_exports(dashboard, exported_names):
+def test_the_feedback_panels_put_champion_and_challenger_side_by_side(dashboard):
+    panels = dashboard["panels"]
+    row = next(i for i, p in enumerate(panels) if p["title"] == "Feedback: champion and challenger")
+    feedback = {p["title"]: p for p in panels[row + 1 :]}
+    assert {
+        "Alert precision over the last day",
+        "Fraud recall over the last day",
+        "Alert precision, champion and challenger",
+        "Fraud recall, champion and challenger",
+        "Reported frauds, caught and missed",
+    } <= set(feedback)
+    for title in ("Alert precision over the last day", "Fraud recall over the last day"):
+        (target,) = feedback[title]["targets"]
+        assert "{{role}}" in target["legendFormat"]  # one value per role, side by side
+    for panel in feedback.values():
+        for target in panel["targets"]:
+            # The feedback process is another scrape job: the scorers' variables do not apply.
+            assert "$job" not in target["expr"] and "$instance" not in target["expr"], target
+
+
+def test_queries_name_only_metrics_the_consumer_exports(
+    dashboard, exported_names, feedback_names, recording_rules
+):
+    """Each query reads what the scorer or the feedback process exports, a recorded series,
+    or a metric PROPOSED for the scorer to export."""
+    recorded = {rule["record"] for rule in recording_rules}
+    known = exported_names | feedback_names | recorded | set(PROPOSED) | PROMETHEUS_SERIES
     variables = [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
     for title, expr in [*queries(dashboard), *(("variable", q) for q in variables)]:
         names = metric_names(expr)
         assert names, (title, expr)
-        assert names <= exported_names | PROMETHEUS_SERIES, (title, names - exported_names)
+        assert names <= known, (title, names - known)
 
 
 def test_panels_use_the_datasource_variable(dashboard):

@@ -1,8 +1,9 @@
 """A real Prometheus scrapes a real consumer scoring a replayed stream on the real broker.
 
 Prometheus sees what the test sent: `up` is 1, the scored and dead-letter counters equal the
-messages sent, every alerting rule loaded healthy, the metrics pass `promtool check metrics`,
-and score drift stays low on an unshifted stream and crosses the rule's bound on a shifted one.
+messages sent, every rule (alerting and recording) loaded healthy, the metrics pass `promtool
+check metrics`, and score drift stays low on an unshifted stream and crosses the rule's bound
+on a shifted one.
 Rate-based rules cannot fire within a short test: `promtool test rules` proves their logic.
 """
 
@@ -16,7 +17,7 @@ import subprocess
 import pandas as pd
 import pytest
 from consumer_helpers import ConsumerProcess, produce, replay, wait_until_committed
-from monitoring_helpers import PROMETHEUS_DIR, REPO_ROOT
+from monitoring_helpers import PROMETHEUS_DIR, PROPOSED, REPO_ROOT
 from prometheus_helpers import LocalPrometheus, api, instant, prometheus_local, scalar
 from prometheus_helpers import wait_for_value as wait_for
 
@@ -43,7 +44,15 @@ def shifted_copy(csv, out):
 
 @pytest.mark.slow
 def test_live_prometheus_scrapes_the_consumer(
-    kafka_bootstrap, scorer_topics, model_bundle, stream, tmp_path, promtool, alert_rules
+    kafka_bootstrap,
+    scorer_topics,
+    model_bundle,
+    stream,
+    tmp_path,
+    promtool,
+    alert_rules,
+    recording_rules,
+    feedback_names,
 ):
     rules = {rule["alert"]: rule["expr"] for rule in alert_rules}
     manifest = json.loads((model_bundle / "manifest.json").read_text())
@@ -80,7 +89,8 @@ def test_live_prometheus_scrapes_the_consumer(
 
         # Every rule loaded and evaluates without error.
         loaded = [r for g in api(url, "rules")["groups"] for r in g["rules"]]
-        assert sorted(r["name"] for r in loaded) == sorted(rules)
+        records = [rule["record"] for rule in recording_rules]
+        assert sorted(r["name"] for r in loaded) == sorted([*rules, *records])
         assert all(r["health"] == "ok" for r in loaded), loaded
 
         # The exposition passes promtool's lint and holds every metric the deploy files read.
@@ -92,6 +102,7 @@ def test_live_prometheus_scrapes_the_consumer(
         assert check.returncode == 0, check.stdout + check.stderr
         exported = set(re.findall(r"^# TYPE (\w+)", body, re.MULTILINE))
         read = set(re.findall(r"\bfraud_[a-z_]+", ALERTS_YML.read_text() + DASHBOARD.read_text()))
+        read -= feedback_names | set(PROPOSED)  # the feedback process's, and not yet exported
         histograms = {f"{n}{s}" for n in exported for s in ("_bucket", "_sum", "_count")}
         assert read <= exported | histograms, read - exported - histograms
 

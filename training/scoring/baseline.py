@@ -107,6 +107,37 @@ def expected_alert_ratio(manifest: dict[str, Any]) -> float | None:
     return float(value) if 0.0 <= value <= 1.0 else None
 
 
+def validation_precision(manifest: dict[str, Any]) -> float | None:
+    """Return the precision of the bundle's alerts on its validation split at the production
+    fraud rate, if the bundle says: the two stages' when it has the supervised stage.
+
+    >>> at = {"validation": {"at_prevalence": {"precision": 0.25}}}
+    >>> validation_precision({"metrics": at})
+    0.25
+    >>> validation_precision({"metrics": at, "supervised": {"metrics": {"both": {"validation":
+    ...     {"at_prevalence": {"precision": 0.5}}}}}})
+    0.5
+    """
+    supervised = manifest.get("supervised")
+    if isinstance(supervised, dict):
+        metrics = (supervised.get("metrics") or {}).get("both")
+    else:
+        metrics = manifest.get("metrics")
+    value = _path(metrics, "validation", "at_prevalence", "precision")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _path(entry: Any, *keys: str) -> Any:
+    """Return entry[k1][k2]..., or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(entry, dict):
+            return None
+        entry = entry.get(key)
+    return entry
+
+
 def _numbers(values: Any, name: str) -> np.ndarray:
     if not isinstance(values, list) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in values
