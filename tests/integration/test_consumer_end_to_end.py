@@ -79,18 +79,22 @@ def test_replay_with_bad_messages_scores_or_dead_letters_everything(
     assert len(alert_docs) == len(stream.alerts)
     by_position = {(r.partition, r.offset): r for r in inputs}
     manifest = json.loads((model_bundle / "manifest.json").read_text())
-    floor = manifest["supervised"]["decision"]["probability_floor"]
+    decision = manifest["supervised"]["decision"]
+    floor, ceiling = decision["probability_floor"], decision["score_ceiling"]
     for record, doc in zip(alerts, alert_docs, strict=True):
         assert record.key == doc["transaction_id"].encode()
         assert doc["score"] == pytest.approx(stream.scores[doc["transaction_id"]], rel=1e-6)
-        # The bundle has the supervised stage: each alert names the stages that raised it;
-        # the autoencoder's alert counts unless the stage rules the row out (its floor).
+        # The bundle has the supervised stage: each alert names what raised it; the
+        # autoencoder's alert counts unless the stage rules the row out (below its floor, and
+        # not beyond every validation score), and a value far out of range alerts on its own.
         by_stage = {
-            "autoencoder": doc["score"] > doc["threshold"] and doc["probability"] >= floor,
             "supervised": doc["probability"] > doc["probability_threshold"],
+            "autoencoder": doc["score"] > doc["threshold"]
+            and (doc["probability"] >= floor or doc["score"] > ceiling),
+            "out_of_range": bool(doc.get("out_of_range")),
         }
         assert doc["reasons"] == [
-            stage for stage in ("supervised", "autoencoder") if by_stage[stage]
+            stage for stage in ("supervised", "autoencoder", "out_of_range") if by_stage[stage]
         ]
         assert doc["reasons"]
         assert doc["model_version"] and doc["event_time"] and doc["scored_at"]
