@@ -1,9 +1,10 @@
 """Run a transactional producer call as librdkafka classifies its errors, within a deadline.
 
-A retriable error is retried every RETRY_WAIT_S for up to RETRY_FOR_S (a broker restarting);
-an error that requires an abort, a fatal error and a fencing each raise their own exception,
-so that exactly-once delivery can abort, replace the producer, or stop. A call librdkafka may
-never return from runs in a thread that is given up on after its timeout.
+A retriable error is retried every RETRY_WAIT_S for up to RETRY_FOR_S (a broker restarting),
+or, for a call given `stuck_after`, until that many seconds have passed and the producer is
+taken for stuck; an error that requires an abort, a fatal error and a fencing each raise their
+own exception, so that exactly-once delivery can abort, replace the producer, or stop. A call
+librdkafka may never return from runs in a thread that is given up on after its timeout.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ RETRY_FOR_S = 300.0  # how long retriable transaction errors are retried (a brok
 
 
 class CallStuckError(Exception):
-    """A transactional call did not return within its timeout."""
+    """A transactional call did not return, or did not succeed, in time: its producer is stuck."""
 
 
 class ProducerUnusableError(Exception):
@@ -52,18 +53,29 @@ class TransactionCalls:
         self.monotonic = monotonic
         self.sleep = sleep
 
-    def run(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
+    def run(
+        self,
+        name: str,
+        call: Callable[[], object],
+        retry: bool = True,
+        stuck_after: float | None = None,
+    ) -> None:
         """Run the call named `name` (for logs and errors) until it succeeds or must not be retried.
 
-        Without `retry`, a retriable error asks for an abort instead.
+        Without `retry`, a retriable error asks for an abort instead. With `stuck_after`, a
+        retriable error still coming back that many seconds after the first try means the
+        producer will not recover by itself: librdkafka lets a timed-out commit or abort be
+        resumed, but one whose client lost every broker (see ExactlyOnce) times out for good.
 
         Raises:
             FencedError: a newer producer with the same transactional.id fenced this one.
             ProducerUnusableError: another fatal error.
             AbortNeededError: the open transaction must be aborted.
+            CallStuckError: a retriable error still coming back after `stuck_after` seconds.
             KafkaClientError: an error that is neither, or one still retriable after RETRY_FOR_S.
         """
-        deadline = self.monotonic() + RETRY_FOR_S
+        started = self.monotonic()
+        deadline = started + RETRY_FOR_S
         while True:
             try:
                 call()
@@ -78,6 +90,10 @@ class TransactionCalls:
                     raise ProducerUnusableError(f"{name}: {error.str()}") from exc
                 if error.txn_requires_abort() or (error.retriable() and not retry):
                     raise AbortNeededError(f"{name}: {error.str()}") from exc
+                waited = self.monotonic() - started
+                if error.retriable() and stuck_after is not None and waited > stuck_after:
+                    reason = f"{name} still failing after {waited:.0f}s: {error.str()}"
+                    raise CallStuckError(reason) from exc
                 if not error.retriable() or self.monotonic() > deadline:
                     raise KafkaClientError(f"Kafka {name} failed: {error.str()}") from exc
                 log_event("transaction_retry", logging.WARNING, call=name, reason=error.str())
@@ -106,6 +122,6 @@ def run_bounded(call: Callable[[], object], timeout: float) -> None:
     thread.start()
     thread.join(timeout + STUCK_GRACE_S)
     if thread.is_alive():
-        raise CallStuckError()
+        raise CallStuckError(f"a transactional call hung for over {timeout:g}s")
     if errors:
         raise errors[0]

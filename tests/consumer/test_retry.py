@@ -64,6 +64,14 @@ def test_a_retriable_error_stops_being_retried_after_the_deadline():
     assert len(calls) == RETRY_FOR_S / RETRY_WAIT_S + 2  # the deadline is passed, not reached
 
 
+def test_a_retriable_error_past_stuck_after_takes_the_producer_for_stuck():
+    clock = Clock()
+    call, calls = failing(*[RETRIABLE] * 10_000)
+    with pytest.raises(CallStuckError, match="^abort_transaction still failing after 11s: slow$"):
+        TransactionCalls(clock, clock.sleep).run("abort_transaction", call, stuck_after=10.5)
+    assert len(calls) == 10.5 / RETRY_WAIT_S + 2  # long before RETRY_FOR_S
+
+
 def test_without_retry_a_retriable_error_asks_for_an_abort():
     call, calls = failing(RETRIABLE)
     with pytest.raises(AbortNeededError, match="send_offsets_to_transaction: slow"):
