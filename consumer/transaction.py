@@ -32,6 +32,7 @@ from consumer.retry import (
 
 COMMITTED_TIMEOUT_S = 5.0  # asking the group's committed offsets to rewind to
 MAX_REPLACEMENTS = 3  # producers replaced in a row, without a commit in between, before stopping
+STUCK_AFTER_CALLS = 2  # timed-out tries of a commit or an abort before its producer is replaced
 
 
 class ExactlyOnce:
@@ -42,15 +43,20 @@ class ExactlyOnce:
     a fencing (a newer instance with the same transactional.id) raises. Any other fatal error
     leaves the producer unusable (a broker away longer than transaction.timeout.ms may abort
     the transaction under it): a new producer with the same transactional.id takes its place,
-    fencing it, and the batches are scored again, as after a restart but without one.
+    fencing it, and the batches are scored again, as after a restart but without one. So does
+    a producer whose commit or abort still times out after STUCK_AFTER_CALLS tries: librdkafka
+    lets such a call be resumed, but a client that forgot its brokers never reaches its
+    transaction coordinator again (a single broker in controlled shutdown answers metadata
+    requests with no broker at all, and librdkafka 2.16 then drops the one it knew and does
+    not bootstrap again), so resuming it would time out for good.
 
     Parameters:
         source: the consumer: group metadata for the offsets, seek to rewind.
         publisher: runs the transactions; its delivery failures are reset with each one.
         metrics: commits are counted by outcome (ok, failed, aborted).
         commit_interval, timeout: seconds; `timeout` bounds each transactional call.
-        new_producer: builds a replacement for a producer stuck in a call (see `run_bounded`) or
-            left unusable by a fatal error.
+        new_producer: builds a replacement for a producer stuck in a call (see `run_bounded`),
+            timing out for good, or left unusable by a fatal error.
     """
 
     def __init__(
@@ -127,16 +133,15 @@ class ExactlyOnce:
                     retry=False,
                 )
             self._call(
-                "commit_transaction", lambda: self.publisher.commit_transaction(self.timeout)
+                "commit_transaction",
+                lambda: self.publisher.commit_transaction(self.timeout),
+                stuck_after=self.stuck_after,
             )
         except AbortNeededError as exc:
             self.abort(str(exc))
             self.sleep(RETRY_WAIT_S)  # a failing topic would otherwise be retried in a hot loop
             return
-        except CallStuckError:
-            self.replace_producer(f"a transactional call hung for over {self.timeout:g}s")
-            return
-        except ProducerUnusableError as exc:
+        except (CallStuckError, ProducerUnusableError) as exc:
             self.replace_producer(str(exc))
             return
         self.replacements = 0
@@ -161,11 +166,15 @@ class ExactlyOnce:
         log_event("transaction_aborted", logging.WARNING, reason=reason)
         self.metrics.commits.labels("aborted").inc()
         try:
-            self._call("abort_transaction", lambda: self.publisher.abort_transaction(self.timeout))
+            self._call(
+                "abort_transaction",
+                lambda: self.publisher.abort_transaction(self.timeout),
+                stuck_after=self.stuck_after,
+            )
         except AbortNeededError as exc:  # an abort cannot need an abort: treat it as fatal
             raise KafkaClientError(f"cannot abort the Kafka transaction: {exc}") from exc
-        except ProducerUnusableError as exc:
-            self._new_producer(str(exc))  # fencing the unusable one aborts its transaction
+        except (CallStuckError, ProducerUnusableError) as exc:
+            self._new_producer(str(exc))  # fencing the old one aborts its transaction
             return
         self.open = False
         self.publisher.discard_failures()
@@ -255,10 +264,21 @@ class ExactlyOnce:
         for key in keys:
             self.starts.pop(key, None)
 
-    def _call(self, name: str, call: Callable[[], object], retry: bool = True) -> None:
+    @property
+    def stuck_after(self) -> float:
+        """Return how long a commit or an abort may keep timing out before the producer goes."""
+        return STUCK_AFTER_CALLS * self.timeout
+
+    def _call(
+        self,
+        name: str,
+        call: Callable[[], object],
+        retry: bool = True,
+        stuck_after: float | None = None,
+    ) -> None:
         """Run one transactional call (see `TransactionCalls.run`), remembering a fatal error."""
         try:
-            self.calls.run(name, call, retry)
+            self.calls.run(name, call, retry, stuck_after)
         except (FencedError, ProducerUnusableError):
             self.unusable = True  # no abort on the way out, nor any other call
             raise

@@ -192,33 +192,54 @@ class FakeSink:
         return [r for r in self.delivered if r.topic == topic]
 
 
+class FakeClock:
+    """A monotonic clock (call it) that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class FakeTransactions(FakeSink):
-    """A transactional producer: calls are logged; `errors[call]` raise once each, in order."""
+    """A transactional producer: calls are logged; `errors[call]` raise once each, in order.
+
+    With a `clock`, a call failing with `_TIMED_OUT` first waits out its timeout on it, as
+    librdkafka blocks for the whole timeout it was given before giving up.
+    """
 
     errors: dict[str, list[KafkaError]] = field(default_factory=dict)
     sent: list[dict[tuple[str, int], int]] = field(default_factory=list)
+    clock: FakeClock | None = None
 
-    def _call(self, name: str) -> None:
+    def _call(self, name: str, timeout: float = -1) -> None:
         self.events.append(name)
         if self.errors.get(name):
-            raise KafkaException(self.errors[name].pop(0))
+            error = self.errors[name].pop(0)
+            if self.clock is not None and error.code() == KafkaError._TIMED_OUT and timeout > 0:
+                self.clock.sleep(timeout)
+            raise KafkaException(error)
 
     def init_transactions(self, timeout=-1) -> None:
-        self._call("init")
+        self._call("init", timeout)
 
     def begin_transaction(self) -> None:
         self._call("begin")
 
     def send_offsets_to_transaction(self, positions, group_metadata, timeout=-1) -> None:
-        self._call("send_offsets")
+        self._call("send_offsets", timeout)
         self.sent.append({(tp.topic, tp.partition): tp.offset for tp in positions})
 
     def commit_transaction(self, timeout=-1) -> None:
-        self._call("commit_txn")
+        self._call("commit_txn", timeout)
 
     def abort_transaction(self, timeout=-1) -> None:
-        self._call("abort")
+        self._call("abort", timeout)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from confluent_kafka import KafkaError, Message, TopicPartition
-from fakes import FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
+from fakes import FakeClock, FakeGroupSource, FakeSink, FakeSource, FakeTransactions, message
 from prometheus_client import CollectorRegistry
 
 from consumer.checkpoint import AtLeastOnce
@@ -13,16 +13,25 @@ from consumer.errors import FencedError, KafkaClientError, ProduceRefused
 from consumer.metrics import Metrics
 from consumer.publish import Publisher, TransactionalPublisher
 from consumer.records import Outputs, OutRecord
-from consumer.transaction import MAX_REPLACEMENTS, ExactlyOnce
+from consumer.transaction import MAX_REPLACEMENTS, STUCK_AFTER_CALLS, ExactlyOnce
+
+CALL_TIMEOUT_S = 5.0  # what each transactional call is given (flush-timeout)
 
 
-def exactly_once(**errors: list[KafkaError]):
+def exactly_once(clock: FakeClock | None = None, **errors: list[KafkaError]):
+    """Return exactly-once delivery over fakes, its source, producer and metrics registry.
+
+    Without a clock, time stands still and retries do not wait.
+    """
     source = FakeGroupSource([])
-    producer = FakeTransactions(source.events, errors=errors)
+    producer = FakeTransactions(source.events, errors=errors, clock=clock)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     publisher = TransactionalPublisher(producer, metrics, "alerts", "dlq")
-    checkpoint = ExactlyOnce(source, publisher, metrics, 0, 5, sleep=lambda _s: None)
+    timing = {} if clock is None else {"monotonic": clock, "sleep": clock.sleep}
+    checkpoint = ExactlyOnce(
+        source, publisher, metrics, 0, CALL_TIMEOUT_S, **({"sleep": lambda _s: None} | timing)
+    )
     checkpoint.start()
     return checkpoint, source, producer, registry
 
@@ -164,6 +173,50 @@ def test_a_fatal_error_in_an_abort_replaces_the_producer_too():
     checkpoint.commit()
     assert publishes_to(checkpoint.publisher, fresh) and fresh.events[-1] == "init"
     assert source.seeks == [("in", 0, 3)]
+
+
+# What librdkafka 2.16 returned when a single broker's controlled shutdown answered a metadata
+# request with no broker at all: the producer forgot its only broker and never connected again
+# (its requests wait in the TxnCoordinator's queue), so a timed-out call, which librdkafka says
+# may be resumed, times out for good.
+OFFSETS_TIMED_OUT = KafkaError(
+    KafkaError._TIMED_OUT,
+    "Failed to add offsets to transaction on broker TxnCoordinator: Local: Timed out",
+    retriable=True,
+)
+RESUME = KafkaError(
+    KafkaError._TIMED_OUT,
+    "Timed out waiting for operation to finish, retry call to resume",
+    retriable=True,
+)
+
+
+def test_an_abort_that_keeps_timing_out_replaces_the_producer_and_rewinds():
+    clock = FakeClock()
+    checkpoint, source, wedged, registry = exactly_once(
+        clock, send_offsets=[OFFSETS_TIMED_OUT], abort=[RESUME] * 1000
+    )
+    fresh = FakeTransactions(source.events)
+    checkpoint.new_producer = lambda: fresh
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()  # the offsets time out: abort, resumed while it times out, then replace
+    assert wedged.events.count("abort") == STUCK_AFTER_CALLS  # not for RETRY_FOR_S
+    assert_replaced_and_rewound(checkpoint, source, fresh, registry)
+
+
+def test_a_commit_that_keeps_timing_out_replaces_the_producer_and_asks_where_to_rewind():
+    clock = FakeClock()
+    checkpoint, source, wedged, registry = exactly_once(clock, commit_txn=[RESUME] * 1000)
+    fresh = FakeTransactions(source.events)
+    checkpoint.new_producer = lambda: fresh
+    source.group_offsets[("in", 0)] = 9  # the commit went through after all
+    batch(checkpoint, 7, 8)
+    checkpoint.commit()
+    assert wedged.events.count("commit_txn") == STUCK_AFTER_CALLS
+    assert "abort" not in wedged.events  # nothing to resume on a stuck producer
+    assert publishes_to(checkpoint.publisher, fresh) and fresh.events[-1] == "init"
+    assert source.seeks == [("in", 0, 9)]  # not scored again
+    assert outcome(registry, "aborted") == 1
 
 
 def test_another_fatal_error_stops_without_a_replacement_or_after_too_many():
