@@ -1,10 +1,11 @@
 """Measure which autoencoder score should be the default for card users, over many seeds.
 
     .venv/bin/python bench/default_choice.py --data ../shared/datasets/ulb-slice.csv \
-        --protocol production,time --seeds 10 [--networks central,standard] \
+        --protocol production,time --seeds 10 [--networks default,central,standard,reference] \
         [--cache runs/default_choice] [--json out.json]
 
-Every candidate is one network (a FitConfig variant of the default, `NETWORKS`) scored by one
+Every candidate is one network (the default, whose `auto` scaling is chosen from the share of
+training rows far out, or a FitConfig variant of it, `NETWORKS`) scored by one
 combination of the default score's parts (`SCORES`: the reconstruction error, the code
 distance and the reconstruction distance, each divided by its 90th percentile on validation
 rows as `fit` does), plus the reference recipe, Isolation Forest and PCA as `compare` runs
@@ -24,9 +25,9 @@ and average precision re-weighted to the production fraud rate (AP@p). Protocols
   against the same network's fixed scores and the unlabelled network of `production`.
 
 Each fitted network's score parts are cached per (data, rows, config, seed) in `--cache`, so a
-protocol shared by two tables is fitted once. Two label-free contamination estimates (far out
-rows under the default network; Isolation Forest outliers) are reported beside the training
-rows' true fraud share and the gain of summing the parts over the error alone.
+protocol shared by two tables is fitted once. The share of fit rows far out (the label-free
+look at contamination `auto` scaling is chosen from) is reported beside the training rows' true
+fraud share, with the gain of summing the parts over the error alone.
 """
 
 from __future__ import annotations
@@ -49,18 +50,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from training import data
-from training.compare import isolation_forest, pca_reconstruction, production_splits
-from training.config import PRESETS, FitConfig
+from training.comparison.compare import isolation_forest, pca_reconstruction, production_splits
 from training.console import quiet
-from training.fitting import Splits, fit_detector
-from training.metrics import ULB_PREVALENCE, at_prevalence
-from training.scoring import Detector, is_alert
-from training.threshold import choose_threshold, parse_strategy
+from training.datasets import dataset as data
+from training.evaluation.metrics import ULB_PREVALENCE, at_prevalence
+from training.fitting.config import PRESETS, FitConfig
+from training.fitting.contamination import choose_scaling, far_out_share
+from training.fitting.detector import FittedNetworks, fit_networks
+from training.fitting.splits import Splits
 
 DEFAULT = PRESETS["default"]
 NETWORKS: dict[str, FitConfig] = {
-    "central": DEFAULT,
+    "default": DEFAULT,
+    "central": dataclasses.replace(DEFAULT, scaling="central"),
     "standard": dataclasses.replace(DEFAULT, scaling="standard"),
     "robust": dataclasses.replace(DEFAULT, scaling="robust"),
     "central-nolog": dataclasses.replace(DEFAULT, log_columns=()),
@@ -86,18 +88,21 @@ SCORES: dict[str, tuple[float, float, float]] = {
 # score first, so that a tie (AP 1 on three frauds is common) keeps it.
 CHOICES = ("sum", "error+code", "error+recon", "error")
 BASELINES: dict[str, Callable] = {"isolation_forest": isolation_forest, "pca": pca_reconstruction}
-PROTOCOLS = ("production", "natural", "time", "time-thinned", "labelled", "amount")
+PROTOCOLS = ("production", "natural", "time", "time-thinned", "labelled")
 LABELLED_COUNTS = (3, 5, 10, 20, 29)
 DRAWS = 5
-# The `amount` probe: test normal rows with Amount set to these multiples of the largest
-# training amount.
-AMOUNT = "Amount"
-AMOUNT_FACTORS = (1.0, 10.0, 100.0)
-# Contamination estimate: a training row is "far out" when its default score's robust z
-# (log score, median and MAD of the training rows) exceeds this.
-FAR_Z = 3.0
 # Code files whose change invalidates cached fits.
-CODE = ("fitting.py", "scoring.py", "model.py", "scaling.py", "config.py")
+TRAINING = Path(__file__).resolve().parent.parent / "training"
+CODE = (
+    "fitting/config.py",
+    "fitting/contamination.py",
+    "fitting/detector.py",
+    "fitting/network.py",
+    "fitting/scaler.py",
+    "scoring/detector.py",
+    "scoring/network.py",
+    "scoring/scaling.py",
+)
 
 
 @dataclass(frozen=True)
@@ -135,30 +140,27 @@ class Bench:
         if path is not None and path.exists():
             self.fitted[key] = np.load(path)
             return self.fitted[key]
-        parts = (
-            self.detector(network, fit_rows, validation_rows, seed)
-            .outputs(self.dataset.features)
-            .parts
-        )
+        fitted = self.fit(network, fit_rows, validation_rows, seed)
+        parts = fitted.outputs(self.dataset.features).parts
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, parts)
         self.fitted[key] = parts
         return parts
 
-    def detector(
+    def fit(
         self, network: str, fit_rows: np.ndarray, validation_rows: np.ndarray, seed: int
-    ) -> Detector:
+    ) -> FittedNetworks:
         """Fit `network` on these rows as `fit` does (seeded as `compare` seeds it); time it."""
         config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
         started = time.perf_counter()
         features, names = self.dataset.features, self.dataset.feature_names
-        fitted = fit_detector(features, names, fit_rows, validation_rows, config, quiet)
+        fitted = fit_networks(features, names, fit_rows, validation_rows, config, quiet)
         elapsed = time.perf_counter() - started
         self.fit_seconds += elapsed
         self.fits += 1
         log(f"  fitted {network} seed {seed} in {elapsed:.0f} s")
-        return fitted.detector
+        return fitted
 
     def _key(self, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray) -> str:
         digest = hashlib.sha256(data.fingerprint(self.dataset).encode())
@@ -166,7 +168,7 @@ class Bench:
         digest.update(np.ascontiguousarray(fit_rows).tobytes())
         digest.update(np.ascontiguousarray(validation_rows).tobytes())
         for name in CODE:
-            digest.update((Path(data.__file__).parent / name).read_bytes())
+            digest.update((TRAINING / name).read_bytes())
         return digest.hexdigest()[:24]
 
 
@@ -177,18 +179,6 @@ def combine(parts: np.ndarray, score: str) -> np.ndarray:
     [5.0]
     """
     return parts @ np.array(SCORES[score])
-
-
-def far_share(scores: np.ndarray, z: float = FAR_Z) -> float:
-    """Return the share of scores whose robust z (of the log score) exceeds `z`.
-
-    >>> far_share(np.r_[np.exp(np.linspace(-1, 1, 98)), 1e6, 1e7])
-    0.02
-    """
-    logs = np.log(np.maximum(scores, 1e-12))
-    median = np.median(logs)
-    spread = 1.4826 * np.median(np.abs(logs - median))
-    return float(np.mean((logs - median) / max(spread, 1e-12) > z))
 
 
 def time_trial(
@@ -251,9 +241,6 @@ def make_trial(bench: Bench, protocol: str, seed: int, args: argparse.Namespace)
     if protocol in ("time", "time-thinned"):
         thin = bench.prevalence if protocol == "time-thinned" else None
         return time_trial(labels, bench.order, args.train_share, thin, seed)
-    if protocol == "amount":
-        s = production_splits(labels, bench.prevalence, seed)
-        return Trial(protocol, seed, s.fit, s.validation, s.test)
     return labelled_trial(labels, bench.prevalence, seed, args.pool)
 
 
@@ -283,32 +270,25 @@ def candidate_scores(bench: Bench, trial: Trial, networks: list[str]) -> dict[st
     return scores
 
 
-def contamination(bench: Bench, trial: Trial, scores: dict[str, np.ndarray]) -> dict[str, float]:
-    """Return the training rows' true fraud share and two label-free estimates of it.
+def contamination(bench: Bench, trial: Trial) -> dict[str, float]:
+    """Return the training rows' true fraud share and the share `fit` finds far out.
 
-    `far_share`: the share of fit rows far out under the default network (`far_share`);
-    `forest_share`: the share whose Isolation Forest anomaly score exceeds `FOREST_CUT`.
+    The far-out share is the one the default's `auto` scaling is chosen from
+    (`training.fitting.contamination`), on the fit rows with the default network's seed.
     """
     train = np.concatenate([trial.fit, trial.validation])
-    first = scores.get("central:sum")
-    forest = scores["isolation_forest"][trial.fit]
+    features = bench.dataset.features[trial.fit]
     return {
         "true": float(bench.labels[train].mean()),
-        "far_share": float("nan") if first is None else far_share(first[trial.fit]),
-        "forest_share": float(np.mean(forest > FOREST_CUT)),
+        "far_out": far_out_share(features, trial.seed * 1000),
     }
-
-
-# Isolation Forest's anomaly score (2 ** -mean path length / c(n)) above which a row counts
-# as an outlier: the paper's rule of thumb.
-FOREST_CUT = 0.6
 
 
 def run_unlabelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
     """Return each candidate's test measures and the contamination estimates of one trial."""
     scores = candidate_scores(bench, trial, networks)
     row = {name: measure(bench, values, trial.test) for name, values in scores.items()}
-    return {"measures": row, "contamination": contamination(bench, trial, scores)}
+    return {"measures": row, "contamination": contamination(bench, trial)}
 
 
 def run_labelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
@@ -349,54 +329,6 @@ def run_labelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
                 }
         result[network] = measures
     return result
-
-
-def run_amount(bench: Bench, trial: Trial, networks: list[str]) -> dict:
-    """Return, per detector, the alert rate of test normal rows as they are and with a huge Amount.
-
-    Each network is fitted as `fit` fits it (its threshold the default alert budget on
-    validation rows); Isolation Forest gets the same budget. The probe sets every test normal
-    row's Amount to a multiple of the largest training amount (`AMOUNT_FACTORS`): a detector
-    that weighs money as an analyst does alerts on nearly all of them.
-    """
-    x, names = bench.dataset.features, bench.dataset.feature_names
-    column = names.index(AMOUNT)
-    largest = x[np.concatenate([trial.fit, trial.validation]), column].max()
-    normal = x[trial.test[bench.labels[trial.test] == 0]]
-    budget = parse_strategy(DEFAULT.threshold)
-    detectors = {}
-    for network in networks:
-        detector = bench.detector(network, trial.fit, trial.validation, trial.seed)
-        detectors[network] = (detector.score, detector.threshold)
-    forest = isolation_forest(bench.dataset, trial.fit, trial.validation, trial.seed)
-    detectors["isolation_forest"] = (
-        forest,
-        choose_threshold(budget, forest(x[trial.validation])).value,
-    )
-    result = {}
-    for name, (score, threshold) in detectors.items():
-        row = {"as is": float(is_alert(score(normal), threshold).mean())}
-        for factor in AMOUNT_FACTORS:
-            probe = normal.copy()
-            probe[:, column] = factor * largest
-            row[f"{factor:g}x largest"] = float(is_alert(score(probe), threshold).mean())
-        result[name] = row
-    return result
-
-
-def report_amount(results: list[dict]) -> str:
-    """Return the alert rates of the amount probe, mean over seeds."""
-    columns = list(results[0][next(iter(results[0]))])
-    lines = [
-        "**amount probe: share of test normal rows that alert**",
-        "",
-        "| detector | " + " | ".join(f"Amount {c}" if c != "as is" else c for c in columns) + " |",
-        "|---" * (1 + len(columns)) + "|",
-    ]
-    for name in results[0]:
-        cells = [_pm(np.array([r[name][c] for r in results])) for c in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nMean ± sd over {len(results)} seeds.\n"
 
 
 def table(rows: dict[str, list[dict]], baselines: tuple[str, ...]) -> str:
@@ -444,14 +376,15 @@ def report_unlabelled(
             rows[name] = runs
     baselines = tuple(b for b in versus if b in rows)
     estimates = {
-        key: np.array([r["contamination"][key] for r in results])
-        for key in ("true", "far_share", "forest_share")
+        key: np.array([r["contamination"][key] for r in results]) for key in ("true", "far_out")
     }
+    chosen = [choose_scaling(share) for share in estimates["far_out"]]
     note = (
-        f"Training rows' fraud share {estimates['true'].mean():.4f}. Label-free estimates, "
-        f"mean [min, max] over seeds: far share (default network, robust z > {FAR_Z:g}) "
-        f"{_range(estimates['far_share'])}; forest share (Isolation Forest score > "
-        f"{FOREST_CUT:g}) {_range(estimates['forest_share'])}."
+        f"Training rows' fraud share {estimates['true'].mean():.4f}. Share of fit rows far out "
+        f"(`training.fitting.contamination`), mean [min, max] over seeds: "
+        f"{_range(estimates['far_out'])}; the default's scaling: "
+        + ", ".join(f"{name} {chosen.count(name)}" for name in sorted(set(chosen)))
+        + "."
     )
     gaps = []
     for name in rows:
@@ -517,7 +450,7 @@ def candidate_order(networks: list[str], scores: list[str]) -> list[str]:
     return names + (["reference"] if "reference" in networks else []) + list(BASELINES)
 
 
-RUNS = {"labelled": run_labelled, "amount": run_amount}
+RUNS = {"labelled": run_labelled}
 
 
 def time_order(path: Path) -> np.ndarray:
@@ -540,7 +473,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument(
         "--networks",
-        default="central,standard,reference",
+        default="default,central,standard,reference",
         help=f"comma-separated subset of {','.join(NETWORKS)}",
     )
     parser.add_argument(
@@ -590,8 +523,6 @@ def main(argv: list[str] | None = None) -> int:
         everything[protocol] = results
         if protocol == "labelled":
             print(report_labelled(results))
-        elif protocol == "amount":
-            print(report_amount(results))
         else:
             order = candidate_order(networks, args.scores.split(","))
             print(report_unlabelled(protocol, results, order, tuple(args.versus.split(","))))

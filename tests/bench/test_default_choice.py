@@ -5,7 +5,7 @@ import doctest
 import numpy as np
 
 from bench import default_choice
-from bench.default_choice import combine, far_share, labelled_trial, table, time_trial
+from bench.default_choice import combine, labelled_trial, table, time_trial
 
 
 def test_docstring_examples():
@@ -17,14 +17,6 @@ def test_scores_sum_the_parts_they_name():
     assert combine(parts, "sum").tolist() == [111.0, 222.0]
     assert combine(parts, "error").tolist() == [1.0, 2.0]
     assert combine(parts, "error+code").tolist() == [11.0, 22.0]
-
-
-def test_far_share_is_small_on_a_log_normal_sample_and_grows_with_far_rows():
-    rng = np.random.default_rng(0)
-    clean = np.exp(rng.normal(size=10_000))
-    assert far_share(clean) < 0.005
-    contaminated = np.r_[clean, np.full(500, 1e4)]
-    assert abs(far_share(contaminated) - 500 / 10_500) < 0.005
 
 
 def test_the_time_protocol_trains_on_the_earliest_rows_and_tests_on_the_rest():

@@ -126,7 +126,7 @@ def test_unlabelled_training_with_reference_preset(tmp_path):
         (
             "a,Class\n1,0\n",
             ["--data", "{tmp}/d.csv", "--scaling", "minmax"],
-            "--scaling must be one of central, robust, standard",
+            "--scaling must be one of auto, central, robust, standard",
         ),
     ],
 )

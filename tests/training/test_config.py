@@ -11,7 +11,7 @@ def test_score_part_and_scaling_options_reach_the_config():
     args = ["fit", "--data", "d.csv", "--model-dir", "m"]
     default = fit_config(build_parser().parse_args(args))
     assert default.log_columns == ("Amount",) and default.reconstruction_distance
-    assert default.scaling == "central"
+    assert default.scaling == "auto"
     changed = fit_config(
         build_parser().parse_args(
             [*args, "--log-columns", "Amount, Fee", "--reconstruction-distance", "off"]
@@ -31,7 +31,7 @@ def test_reference_preset_keeps_the_tutorial_scaling_and_score():
 def test_log_columns_must_be_names():
     with pytest.raises(OptionError, match="--log-columns must be a list of column names"):
         FitConfig(log_columns="Amount")  # a string would match its letters
-    with pytest.raises(OptionError, match="--scaling must be one of central, robust, standard"):
+    with pytest.raises(OptionError, match="--scaling must be one of auto, central, robust, standard"):
         FitConfig(scaling="minmax")
 
 

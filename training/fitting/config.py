@@ -10,6 +10,8 @@ from training.fitting.scaler import METHODS
 from training.fitting.threshold import parse_strategy
 from training.scoring.errors import OptionError
 
+SCALINGS = ("auto", *METHODS)
+
 TRAIN_ON = ("auto", "normal", "all")
 STAGES = ("auto", "autoencoder", "both")
 # Whether the supervised stage may overrule an autoencoder alert on a row it rates below the
@@ -40,7 +42,9 @@ class FitConfig:
     learning_rate: float = 1e-3
     noise: float = 0.0
     ensemble: int = 1
-    scaling: str = "central"
+    # auto: standard scaling, or central scaling when many training rows lie far out
+    # (`training.fitting.contamination`).
+    scaling: str = "auto"
     # Columns that go through a signed log before scaling (money amounts); ones the data
     # lacks are skipped, so the default fits data with or without an Amount column.
     log_columns: tuple[str, ...] = ("Amount",)
@@ -95,7 +99,7 @@ class FitConfig:
             0 < self.validation_size < 1,
             f"--validation-size must be in (0, 1), got {self.validation_size}",
         )
-        _check(self.scaling in METHODS, f"--scaling must be one of {', '.join(METHODS)}")
+        _check(self.scaling in SCALINGS, f"--scaling must be one of {', '.join(SCALINGS)}")
         _check(
             isinstance(self.log_columns, tuple | list)
             and all(isinstance(name, str) for name in self.log_columns),

@@ -12,6 +12,7 @@ import numpy as np
 
 from training.console import Log
 from training.fitting.config import FitConfig
+from training.fitting.contamination import CENTRAL_ABOVE, choose_scaling, far_out_share
 from training.fitting.scaler import fit_scaler
 from training.scoring.detector import Detector, ScoreOutputs, score_outputs
 from training.scoring.network import (
@@ -73,7 +74,9 @@ def fit_networks(
     skipped = [name for name in config.log_columns if name not in feature_names]
     if skipped:
         log("log columns not among the features, skipped: " + ", ".join(skipped))
-    scaler = fit_scaler(features[fit_rows], config.scaling, config.clip, logged)
+    scaler = fit_scaler(
+        features[fit_rows], _scaling(features[fit_rows], config, log), config.clip, logged
+    )
     x_fit = _clipped(scaler.transform(features[fit_rows]), config.train_clip)
     x_val = _clipped(scaler.transform(features[validation_rows]), config.train_clip)
     x_ref = x_val if len(x_val) else x_fit
@@ -133,6 +136,19 @@ def fit_reconstruction_distance(
     unscaled = ReconstructionDistance(fit_reconstructions.mean(axis=0), 1.0)
     scale = _quantile_or_one(unscaled(reference_reconstructions).sum(axis=1), quantile)
     return ReconstructionDistance(unscaled.center, scale)
+
+
+def _scaling(rows: np.ndarray, config: FitConfig, log: Log) -> str:
+    """Return the scaling `config` names, choosing it from the rows when it says `auto`."""
+    if config.scaling != "auto":
+        return config.scaling
+    share = far_out_share(rows, config.seed)
+    chosen = choose_scaling(share)
+    log(
+        f"scaling: {chosen} ({share:.2%} of training rows far out; "
+        f"central above {CENTRAL_ABOVE:.1%})"
+    )
+    return chosen
 
 
 def _clipped(scaled: np.ndarray, limit: float | None) -> np.ndarray:
