@@ -131,8 +131,12 @@ class Bench:
     fits: int = 0
 
     def parts(self, network: str, fit_rows: np.ndarray, validation_rows: np.ndarray, seed: int):
-        """Return the score parts of every row from `network` fitted on these rows (cached)."""
-        config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
+        """Return the score parts of every row from `network` fitted on these rows (cached).
+
+        `auto` scaling is resolved first, as `fit` resolves it, so that the default and the
+        named scaling it chose share one fit.
+        """
+        config = self.config(network, fit_rows, seed)
         key = self._key(config, fit_rows, validation_rows)
         if key in self.fitted:
             return self.fitted[key]
@@ -140,7 +144,7 @@ class Bench:
         if path is not None and path.exists():
             self.fitted[key] = np.load(path)
             return self.fitted[key]
-        fitted = self.fit(network, fit_rows, validation_rows, seed)
+        fitted = self.fit(network, config, fit_rows, validation_rows)
         parts = fitted.outputs(self.dataset.features).parts
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,18 +152,28 @@ class Bench:
         self.fitted[key] = parts
         return parts
 
-    def fit(
-        self, network: str, fit_rows: np.ndarray, validation_rows: np.ndarray, seed: int
-    ) -> FittedNetworks:
-        """Fit `network` on these rows as `fit` does (seeded as `compare` seeds it); time it."""
+    def config(self, network: str, fit_rows: np.ndarray, seed: int) -> FitConfig:
+        """Return `network`'s config seeded as `compare` seeds it, its `auto` scaling resolved."""
         config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
+        if config.scaling != "auto":
+            return config
+        share = far_out_share(self.dataset.features[fit_rows], config.seed)
+        return dataclasses.replace(config, scaling=choose_scaling(share))
+
+    def fit(
+        self, network: str, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray
+    ) -> FittedNetworks:
+        """Fit `network` with `config` on these rows as `fit` does; time it."""
         started = time.perf_counter()
         features, names = self.dataset.features, self.dataset.feature_names
         fitted = fit_networks(features, names, fit_rows, validation_rows, config, quiet)
         elapsed = time.perf_counter() - started
         self.fit_seconds += elapsed
         self.fits += 1
-        log(f"  fitted {network} seed {seed} in {elapsed:.0f} s")
+        log(
+            f"  fitted {network} ({config.scaling} scaling) seed {config.seed // 1000} "
+            f"in {elapsed:.0f} s"
+        )
         return fitted
 
     def _key(self, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray) -> str:
