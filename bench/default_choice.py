@@ -1,0 +1,551 @@
+"""Measure which autoencoder score should be the default for card users, over many seeds.
+
+    .venv/bin/python bench/default_choice.py --data ../shared/datasets/ulb-slice.csv \
+        --protocol production,time --seeds 10 [--networks central,standard] \
+        [--cache runs/default_choice] [--json out.json]
+
+Every candidate is one network (a FitConfig variant of the default, `NETWORKS`) scored by one
+combination of the default score's parts (`SCORES`: the reconstruction error, the code
+distance and the reconstruction distance, each divided by its 90th percentile on validation
+rows as `fit` does), plus the reference recipe, Isolation Forest and PCA as `compare` runs
+them. All learn from the same rows per seed and are measured on the same test rows: ROC AUC,
+and average precision re-weighted to the production fraud rate (AP@p). Protocols:
+
+- `production`: training rows carry frauds at the production rate, every other fraud is
+  tested (`compare --protocol production`).
+- `natural`: a stratified 67/33 split, training rows carry frauds at the file's own rate
+  (`compare --protocol unsupervised`).
+- `time`: rows in time order (by `Time`, else file order); train on the earliest
+  `--train-share`, test on the rest; `time-thinned` also thins training frauds to the
+  production rate (the others are dropped, not tested).
+- `labelled`: the production split, with `--pool` test frauds set aside as the team's few
+  labelled frauds; networks learn from normal rows only and K of the labelled frauds
+  (validation frauds) choose among the score's parts; measured on the remaining test rows
+  against the same network's fixed scores and the unlabelled network of `production`.
+
+Each fitted network's score parts are cached per (data, rows, config, seed) in `--cache`, so a
+protocol shared by two tables is fitted once. A label-free contamination estimate is computed
+from each seed's first fit (the default network) and reported beside what it should predict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Run as a script, measure the `training` package of this checkout, not the installed one.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from training import data
+from training.compare import isolation_forest, pca_reconstruction, production_splits
+from training.config import PRESETS, FitConfig
+from training.console import quiet
+from training.fitting import Splits, fit_detector
+from training.metrics import ULB_PREVALENCE, at_prevalence
+from training.scoring import is_alert
+from training.threshold import choose_threshold, parse_strategy
+
+DEFAULT = PRESETS["default"]
+NETWORKS: dict[str, FitConfig] = {
+    "central": DEFAULT,
+    "standard": dataclasses.replace(DEFAULT, scaling="standard"),
+    "robust": dataclasses.replace(DEFAULT, scaling="robust"),
+    "central-nolog": dataclasses.replace(DEFAULT, log_columns=()),
+    "standard-nolog": dataclasses.replace(DEFAULT, scaling="standard", log_columns=()),
+    "central-noclip": dataclasses.replace(DEFAULT, train_clip=None),
+    "standard-noclip": dataclasses.replace(DEFAULT, scaling="standard", train_clip=None),
+    "standard-noclip-nolog": dataclasses.replace(
+        DEFAULT, scaling="standard", train_clip=None, log_columns=()
+    ),
+    "standard-ensemble3": dataclasses.replace(DEFAULT, scaling="standard", ensemble=3),
+    "reference": PRESETS["reference"],
+}
+# Which of the parts (error, code distance, reconstruction distance) a score sums.
+SCORES: dict[str, tuple[float, float, float]] = {
+    "sum": (1.0, 1.0, 1.0),
+    "error": (1.0, 0.0, 0.0),
+    "error+code": (1.0, 1.0, 0.0),
+    "error+recon": (1.0, 0.0, 1.0),
+    "code": (0.0, 1.0, 0.0),
+    "recon": (0.0, 0.0, 1.0),
+}
+# What the few labelled validation frauds choose among (`labelled` protocol).
+CHOICES = ("error", "error+code", "error+recon", "sum")
+BASELINES: dict[str, Callable] = {"isolation_forest": isolation_forest, "pca": pca_reconstruction}
+PROTOCOLS = ("production", "natural", "time", "time-thinned", "labelled", "amount")
+LABELLED_COUNTS = (3, 5, 10, 20, 29)
+DRAWS = 5
+# The `amount` probe: test normal rows with Amount set to these multiples of the largest
+# training amount.
+AMOUNT = "Amount"
+AMOUNT_FACTORS = (1.0, 10.0, 100.0)
+# Contamination estimate: a training row is "far out" when its default score's robust z
+# (log score, median and MAD of the training rows) exceeds this.
+FAR_Z = 3.0
+# Code files whose change invalidates cached fits.
+CODE = ("fitting.py", "scoring.py", "model.py", "scaling.py", "config.py")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """The rows of one protocol and seed; `pool` holds the labelled frauds (`labelled`)."""
+
+    protocol: str
+    seed: int
+    fit: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    pool: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+
+@dataclass
+class Bench:
+    """The data, the cache of fitted score parts and the clock of one run."""
+
+    dataset: data.Dataset
+    labels: np.ndarray
+    order: np.ndarray
+    cache: Path | None
+    prevalence: float = ULB_PREVALENCE
+    fitted: dict[str, np.ndarray] = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    fits: int = 0
+
+    def parts(self, network: str, fit_rows: np.ndarray, validation_rows: np.ndarray, seed: int):
+        """Return the score parts of every row from `network` fitted on these rows (cached)."""
+        config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
+        key = self._key(config, fit_rows, validation_rows)
+        if key in self.fitted:
+            return self.fitted[key]
+        path = None if self.cache is None else self.cache / f"{key}.npy"
+        if path is not None and path.exists():
+            self.fitted[key] = np.load(path)
+            return self.fitted[key]
+        started = time.perf_counter()
+        features, names = self.dataset.features, self.dataset.feature_names
+        fitted = fit_detector(features, names, fit_rows, validation_rows, config, quiet)
+        parts = fitted.detector.outputs(features).parts
+        elapsed = time.perf_counter() - started
+        self.fit_seconds += elapsed
+        self.fits += 1
+        log(f"  fitted {network} seed {seed} in {elapsed:.0f} s")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, parts)
+        self.fitted[key] = parts
+        return parts
+
+    def _key(self, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray) -> str:
+        digest = hashlib.sha256(data.fingerprint(self.dataset).encode())
+        digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+        digest.update(np.ascontiguousarray(fit_rows).tobytes())
+        digest.update(np.ascontiguousarray(validation_rows).tobytes())
+        for name in CODE:
+            digest.update((Path(data.__file__).parent / name).read_bytes())
+        return digest.hexdigest()[:24]
+
+
+def combine(parts: np.ndarray, score: str) -> np.ndarray:
+    """Return the score that sums the parts `SCORES[score]` names.
+
+    >>> combine(np.array([[1.0, 2.0, 4.0]]), "error+recon").tolist()
+    [5.0]
+    """
+    return parts @ np.array(SCORES[score])
+
+
+def far_share(scores: np.ndarray, z: float = FAR_Z) -> float:
+    """Return the share of scores whose robust z (of the log score) exceeds `z`.
+
+    >>> far_share(np.r_[np.exp(np.linspace(-1, 1, 98)), 1e6, 1e7])
+    0.02
+    """
+    logs = np.log(np.maximum(scores, 1e-12))
+    median = np.median(logs)
+    spread = 1.4826 * np.median(np.abs(logs - median))
+    return float(np.mean((logs - median) / max(spread, 1e-12) > z))
+
+
+def time_trial(
+    labels: np.ndarray,
+    order: np.ndarray,
+    share: float,
+    prevalence: float | None,
+    seed: int,
+) -> Trial:
+    """Train on the earliest `share` of the rows, test on the rest; thin training frauds if asked.
+
+    Training rows are split 80/20 into fit and validation at random (stratified when they hold
+    two frauds or more); with a `prevalence`, training keeps at most that rate of frauds, drawn
+    at random, and the others are dropped.
+    """
+    cut = round(len(order) * share)
+    train, test = order[:cut], order[cut:]
+    if prevalence is not None:
+        normal, fraud = train[labels[train] == 0], train[labels[train] == 1]
+        keep = min(len(fraud), round(prevalence / (1 - prevalence) * len(normal)))
+        fraud = np.random.default_rng(seed).permutation(fraud)[:keep]
+        train = np.concatenate([normal, fraud])
+    stratify = labels[train] if labels[train].sum() >= 2 else None
+    fit, validation = train_test_split(
+        train, test_size=DEFAULT.validation_size, random_state=seed, stratify=stratify
+    )
+    protocol = "time" if prevalence is None else "time-thinned"
+    return Trial(protocol, seed, np.sort(fit), np.sort(validation), np.sort(test))
+
+
+def natural_trial(labels: np.ndarray, seed: int) -> Trial:
+    """Return `compare --protocol unsupervised`'s split: training carries the file's frauds."""
+    index = np.arange(len(labels))
+    train, test = train_test_split(
+        index, test_size=DEFAULT.test_size, random_state=seed, stratify=labels
+    )
+    fit, validation = train_test_split(
+        train, test_size=DEFAULT.validation_size, random_state=seed, stratify=labels[train]
+    )
+    return Trial("natural", seed, np.sort(fit), np.sort(validation), np.sort(test))
+
+
+def labelled_trial(labels: np.ndarray, prevalence: float, seed: int, pool: int) -> Trial:
+    """Return the production split with `pool` test frauds set aside as the labelled ones."""
+    splits = production_splits(labels, prevalence, seed)
+    test_frauds = splits.test[labels[splits.test] == 1]
+    chosen = np.random.default_rng(seed + 1).permutation(test_frauds)[:pool]
+    test = np.setdiff1d(splits.test, chosen)
+    return Trial("labelled", seed, splits.fit, splits.validation, test, chosen)
+
+
+def make_trial(bench: Bench, protocol: str, seed: int, args: argparse.Namespace) -> Trial:
+    """Return the rows of `protocol` for `seed`."""
+    labels = bench.labels
+    if protocol == "production":
+        s: Splits = production_splits(labels, bench.prevalence, seed)
+        return Trial(protocol, seed, s.fit, s.validation, s.test)
+    if protocol == "natural":
+        return natural_trial(labels, seed)
+    if protocol in ("time", "time-thinned"):
+        thin = bench.prevalence if protocol == "time-thinned" else None
+        return time_trial(labels, bench.order, args.train_share, thin, seed)
+    if protocol == "amount":
+        s = production_splits(labels, bench.prevalence, seed)
+        return Trial(protocol, seed, s.fit, s.validation, s.test)
+    return labelled_trial(labels, bench.prevalence, seed, args.pool)
+
+
+def measure(bench: Bench, scores: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+    """Return ROC AUC and AP re-weighted to the production rate of `scores` on `rows`."""
+    labels = bench.labels[rows]
+    production = at_prevalence(scores[rows], labels, bench.prevalence)
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores[rows])),
+        "ap_p": production["average_precision"],
+    }
+
+
+def candidate_scores(bench: Bench, trial: Trial, networks: list[str]) -> dict[str, np.ndarray]:
+    """Return every candidate's scores of every row, learnt from the trial's training rows."""
+    scores: dict[str, np.ndarray] = {}
+    for network in networks:
+        parts = bench.parts(network, trial.fit, trial.validation, trial.seed)
+        if network == "reference":
+            scores["reference"] = combine(parts, "sum")
+            continue
+        for score in SCORES:
+            scores[f"{network}:{score}"] = combine(parts, score)
+    x = bench.dataset.features
+    for name, method in BASELINES.items():
+        scores[name] = method(bench.dataset, trial.fit, trial.validation, trial.seed)(x)
+    return scores
+
+
+def contamination(bench: Bench, trial: Trial, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """Return the training rows' true fraud share and the label-free estimate of it."""
+    train = np.concatenate([trial.fit, trial.validation])
+    first = scores.get("central:sum")
+    estimate = float("nan") if first is None else far_share(first[trial.fit])
+    return {"true": float(bench.labels[train].mean()), "far_share": estimate}
+
+
+def run_unlabelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
+    """Return each candidate's test measures and the contamination estimate of one trial."""
+    scores = candidate_scores(bench, trial, networks)
+    row = {name: measure(bench, values, trial.test) for name, values in scores.items()}
+    estimate = contamination(bench, trial, scores)
+    for network in networks:
+        if network == "reference":
+            continue
+        auto = "sum" if estimate["far_share"] > AUTO_SHARE else "error"
+        row[f"{network}:auto"] = row[f"{network}:{auto}"]
+    return {"measures": row, "contamination": estimate}
+
+
+# The estimate above which `auto` sums the parts; below, it keeps the error alone.
+AUTO_SHARE = 0.03
+
+
+def run_labelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
+    """Return, per network and number of labelled frauds, the chosen and the fixed scores.
+
+    The network learns from the normal training rows; K labelled frauds drawn from the pool
+    (`DRAWS` draws per K), with the normal validation rows, choose among `CHOICES` by AP at
+    the production rate; every score is measured on the same test rows, beside the scores of
+    the network that learnt from the unlabelled training rows (frauds included).
+    """
+    labels = bench.labels
+    fit = trial.fit[labels[trial.fit] == 0]
+    validation = trial.validation[labels[trial.validation] == 0]
+    rng = np.random.default_rng(trial.seed + 2)
+    result: dict = {}
+    for network in networks:
+        if network == "reference":
+            continue
+        normal_parts = bench.parts(network, fit, validation, trial.seed)
+        unlabelled_parts = bench.parts(network, trial.fit, trial.validation, trial.seed)
+        fixed = {
+            **{f"normal:{s}": combine(normal_parts, s) for s in CHOICES},
+            **{f"unlabelled:{s}": combine(unlabelled_parts, s) for s in ("error", "sum")},
+        }
+        measures = {name: measure(bench, s, trial.test) for name, s in fixed.items()}
+        for k in (k for k in LABELLED_COUNTS if k <= len(trial.pool)):
+            for draw in range(DRAWS):
+                frauds = rng.permutation(trial.pool)[:k]
+                rows = np.concatenate([validation, frauds])
+                chosen = max(
+                    CHOICES,
+                    key=lambda s: measure(bench, fixed[f"normal:{s}"], rows)["ap_p"],
+                )
+                measures[f"chosen@{k}#{draw}"] = {
+                    **measures[f"normal:{chosen}"],
+                    "choice": CHOICES.index(chosen),
+                }
+        result[network] = measures
+    return result
+
+
+def run_amount(bench: Bench, trial: Trial, networks: list[str]) -> dict:
+    """Return, per detector, the alert rate of test normal rows as they are and with a huge Amount.
+
+    Each network is fitted as `fit` fits it (its threshold the default alert budget on
+    validation rows); Isolation Forest gets the same budget. The probe sets every test normal
+    row's Amount to a multiple of the largest training amount (`AMOUNT_FACTORS`): a detector
+    that weighs money as an analyst does alerts on nearly all of them.
+    """
+    x, names = bench.dataset.features, bench.dataset.feature_names
+    column = names.index(AMOUNT)
+    largest = x[np.concatenate([trial.fit, trial.validation]), column].max()
+    normal = x[trial.test[bench.labels[trial.test] == 0]]
+    budget = parse_strategy(DEFAULT.threshold)
+    detectors = {}
+    for network in networks:
+        config = dataclasses.replace(NETWORKS[network], seed=trial.seed * 1000)
+        detector = fit_detector(x, names, trial.fit, trial.validation, config, quiet).detector
+        detectors[network] = (detector.score, detector.threshold)
+    forest = isolation_forest(bench.dataset, trial.fit, trial.validation, trial.seed)
+    detectors["isolation_forest"] = (
+        forest,
+        choose_threshold(budget, forest(x[trial.validation])).value,
+    )
+    result = {}
+    for name, (score, threshold) in detectors.items():
+        row = {"as is": float(is_alert(score(normal), threshold).mean())}
+        for factor in AMOUNT_FACTORS:
+            probe = normal.copy()
+            probe[:, column] = factor * largest
+            row[f"{factor:g}x largest"] = float(is_alert(score(probe), threshold).mean())
+        result[name] = row
+    return result
+
+
+def report_amount(results: list[dict]) -> str:
+    """Return the alert rates of the amount probe, mean over seeds."""
+    columns = list(results[0][next(iter(results[0]))])
+    lines = [
+        "**amount probe: share of test normal rows that alert**",
+        "",
+        "| detector | " + " | ".join(f"Amount {c}" if c != "as is" else c for c in columns) + " |",
+        "|---" * (1 + len(columns)) + "|",
+    ]
+    for name in results[0]:
+        cells = [_pm(np.array([r[name][c] for r in results])) for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nMean ± sd over {len(results)} seeds.\n"
+
+
+def table(rows: dict[str, list[dict]], baselines: tuple[str, ...]) -> str:
+    """Return a Markdown table: mean ± sd per candidate, and paired differences to baselines.
+
+    `rows` maps a candidate to its per-seed measures, in seed order.
+    """
+    header = "| candidate | ROC AUC | AP@p | " + " | ".join(
+        f"Δ ROC AUC vs {b} (± se)" for b in baselines
+    )
+    lines = [header + " | seeds |", "|---" * (4 + len(baselines)) + "|"]
+    for name, runs in rows.items():
+        auc = np.array([r["roc_auc"] for r in runs])
+        ap = np.array([r["ap_p"] for r in runs])
+        cells = [name, _pm(auc), _pm(ap)]
+        for base in baselines:
+            other = np.array([r["roc_auc"] for r in rows[base]])
+            cells.append(_pm(auc - other, se=True) if len(other) == len(auc) else "–")
+        lines.append("| " + " | ".join(cells) + f" | {len(runs)} |")
+    return "\n".join(lines)
+
+
+def _pm(values: np.ndarray, se: bool = False) -> str:
+    if len(values) < 2:
+        return f"{values.mean():+.4f}" if se else f"{values.mean():.4f}"
+    spread = values.std(ddof=1) / (np.sqrt(len(values)) if se else 1.0)
+    sign = "+" if se else ""
+    return f"{values.mean():{sign}.4f} ± {spread:.4f}"
+
+
+def report_unlabelled(protocol: str, results: list[dict], order: list[str]) -> str:
+    """Return the candidates' table and the contamination line of one protocol."""
+    rows: dict[str, list[dict]] = {}
+    for name in order:
+        runs = [r["measures"][name] for r in results if name in r["measures"]]
+        if runs:
+            rows[name] = runs
+    baselines = tuple(b for b in ("reference", "isolation_forest") if b in rows)
+    true = np.array([r["contamination"]["true"] for r in results])
+    far = np.array([r["contamination"]["far_share"] for r in results])
+    note = (
+        f"Training fraud share {true.mean():.4f}; label-free estimate (share of training rows "
+        f"with robust z > {FAR_Z:g} under the default network): {far.mean():.4f} ± "
+        f"{far.std(ddof=1) if len(far) > 1 else 0:.4f} (min {far.min():.4f}, max {far.max():.4f}); "
+        f"`auto` sums the parts above {AUTO_SHARE:g}."
+    )
+    return f"**{protocol}**\n\n{table(rows, baselines)}\n\n{note}\n"
+
+
+def report_labelled(results: list[dict]) -> str:
+    """Return, per network, the fixed scores and the choice by K labelled frauds."""
+    out = []
+    for network in results[0]:
+        rows: dict[str, list[dict]] = {}
+        keys = list(results[0][network])
+        for name in (k for k in keys if "#" not in k):
+            rows[name] = [r[network][name] for r in results]
+        picks = []
+        for k in LABELLED_COUNTS:
+            draws = [
+                [r[network][key] for key in r[network] if key.startswith(f"chosen@{k}#")]
+                for r in results
+            ]
+            if not draws[0]:
+                continue
+            # One row per seed: the mean over draws, so seeds stay the unit of the sd.
+            rows[f"chosen by {k} frauds"] = [
+                {m: float(np.mean([d[m] for d in seed_draws])) for m in ("roc_auc", "ap_p")}
+                for seed_draws in draws
+            ]
+            counts = np.bincount([d["choice"] for s in draws for d in s], minlength=len(CHOICES))
+            picks.append(
+                f"{k}: " + ", ".join(f"{c} {n}" for c, n in zip(CHOICES, counts, strict=True) if n)
+            )
+        base = ("normal:error",)
+        out.append(
+            f"**labelled, network {network}**\n\n{table(rows, base)}\n\n"
+            f"Choices over {len(results)} seeds × {DRAWS} draws — " + "; ".join(picks) + "\n"
+        )
+    return "\n".join(out)
+
+
+def candidate_order(networks: list[str]) -> list[str]:
+    """Return the candidates in table order: networks' scores, then the baselines."""
+    names = []
+    for network in networks:
+        if network == "reference":
+            continue
+        names += [f"{network}:{s}" for s in (*SCORES, "auto")]
+    return names + (["reference"] if "reference" in networks else []) + list(BASELINES)
+
+
+RUNS = {"labelled": run_labelled, "amount": run_amount}
+
+
+def time_order(path: Path) -> np.ndarray:
+    """Return the row order by the file's Time column (stable), or file order without one."""
+    frame = data.read_csv(path)
+    if "Time" in frame.columns:
+        return np.argsort(frame["Time"].to_numpy(), kind="stable")
+    return np.arange(len(frame))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="labelled CSV")
+    parser.add_argument("--protocol", default="production", help=f"comma-separated: {PROTOCOLS}")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--networks",
+        default="central,standard,reference",
+        help=f"comma-separated subset of {','.join(NETWORKS)}",
+    )
+    parser.add_argument("--train-share", type=float, default=0.6, help="time protocols (0.6)")
+    parser.add_argument("--pool", type=int, default=29, help="labelled frauds set aside (29)")
+    parser.add_argument("--prevalence", type=float, default=ULB_PREVALENCE)
+    parser.add_argument("--cache", type=Path, help="directory caching fitted score parts")
+    parser.add_argument("--json", type=Path, help="also write every measure here")
+    args = parser.parse_args(argv)
+    for name in args.protocol.split(","):
+        if name not in PROTOCOLS:
+            parser.error(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
+    for name in args.networks.split(","):
+        if name not in NETWORKS:
+            parser.error(f"unknown network {name!r}; choose from {', '.join(NETWORKS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    dataset, labels = data.read_labelled(args.data)
+    bench = Bench(dataset, labels, time_order(args.data), args.cache, args.prevalence)
+    networks = args.networks.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    everything: dict[str, list] = {}
+    print(f"## {args.data.name}: {dataset.n_rows} rows, {int(labels.sum())} frauds\n")
+    for protocol in args.protocol.split(","):
+        results = []
+        for seed in seeds:
+            log(f"{args.data.name} {protocol} seed {seed}")
+            trial = make_trial(bench, protocol, seed, args)
+            run = RUNS.get(protocol, run_unlabelled)
+            results.append(run(bench, trial, networks))
+        everything[protocol] = results
+        if protocol == "labelled":
+            print(report_labelled(results))
+        elif protocol == "amount":
+            print(report_amount(results))
+        else:
+            print(report_unlabelled(protocol, results, candidate_order(networks)))
+    elapsed = time.perf_counter() - started
+    print(
+        f"{bench.fits} networks fitted in {bench.fit_seconds:.0f} s; "
+        f"run took {elapsed:.0f} s in all."
+    )
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
