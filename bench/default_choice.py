@@ -24,8 +24,9 @@ and average precision re-weighted to the production fraud rate (AP@p). Protocols
   against the same network's fixed scores and the unlabelled network of `production`.
 
 Each fitted network's score parts are cached per (data, rows, config, seed) in `--cache`, so a
-protocol shared by two tables is fitted once. A label-free contamination estimate is computed
-from each seed's first fit (the default network) and reported beside what it should predict.
+protocol shared by two tables is fitted once. Two label-free contamination estimates (far out
+rows under the default network; Isolation Forest outliers) are reported beside the training
+rows' true fraud share and the gain of summing the parts over the error alone.
 """
 
 from __future__ import annotations
@@ -271,28 +272,31 @@ def candidate_scores(bench: Bench, trial: Trial, networks: list[str]) -> dict[st
 
 
 def contamination(bench: Bench, trial: Trial, scores: dict[str, np.ndarray]) -> dict[str, float]:
-    """Return the training rows' true fraud share and the label-free estimate of it."""
+    """Return the training rows' true fraud share and two label-free estimates of it.
+
+    `far_share`: the share of fit rows far out under the default network (`far_share`);
+    `forest_share`: the share whose Isolation Forest anomaly score exceeds `FOREST_CUT`.
+    """
     train = np.concatenate([trial.fit, trial.validation])
     first = scores.get("central:sum")
-    estimate = float("nan") if first is None else far_share(first[trial.fit])
-    return {"true": float(bench.labels[train].mean()), "far_share": estimate}
+    forest = scores["isolation_forest"][trial.fit]
+    return {
+        "true": float(bench.labels[train].mean()),
+        "far_share": float("nan") if first is None else far_share(first[trial.fit]),
+        "forest_share": float(np.mean(forest > FOREST_CUT)),
+    }
+
+
+# Isolation Forest's anomaly score (2 ** -mean path length / c(n)) above which a row counts
+# as an outlier: the paper's rule of thumb.
+FOREST_CUT = 0.6
 
 
 def run_unlabelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
-    """Return each candidate's test measures and the contamination estimate of one trial."""
+    """Return each candidate's test measures and the contamination estimates of one trial."""
     scores = candidate_scores(bench, trial, networks)
     row = {name: measure(bench, values, trial.test) for name, values in scores.items()}
-    estimate = contamination(bench, trial, scores)
-    for network in networks:
-        if network == "reference":
-            continue
-        auto = "sum" if estimate["far_share"] > AUTO_SHARE else "error"
-        row[f"{network}:auto"] = row[f"{network}:{auto}"]
-    return {"measures": row, "contamination": estimate}
-
-
-# The estimate above which `auto` sums the parts; below, it keeps the error alone.
-AUTO_SHARE = 0.03
+    return {"measures": row, "contamination": contamination(bench, trial, scores)}
 
 
 def run_labelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
@@ -412,22 +416,38 @@ def _pm(values: np.ndarray, se: bool = False) -> str:
 
 
 def report_unlabelled(protocol: str, results: list[dict], order: list[str]) -> str:
-    """Return the candidates' table and the contamination line of one protocol."""
+    """Return the candidates' table, the contamination estimates and sum-versus-error lines."""
     rows: dict[str, list[dict]] = {}
     for name in order:
         runs = [r["measures"][name] for r in results if name in r["measures"]]
         if runs:
             rows[name] = runs
     baselines = tuple(b for b in ("reference", "isolation_forest") if b in rows)
-    true = np.array([r["contamination"]["true"] for r in results])
-    far = np.array([r["contamination"]["far_share"] for r in results])
+    estimates = {
+        key: np.array([r["contamination"][key] for r in results])
+        for key in ("true", "far_share", "forest_share")
+    }
     note = (
-        f"Training fraud share {true.mean():.4f}; label-free estimate (share of training rows "
-        f"with robust z > {FAR_Z:g} under the default network): {far.mean():.4f} ± "
-        f"{far.std(ddof=1) if len(far) > 1 else 0:.4f} (min {far.min():.4f}, max {far.max():.4f}); "
-        f"`auto` sums the parts above {AUTO_SHARE:g}."
+        f"Training rows' fraud share {estimates['true'].mean():.4f}. Label-free estimates, "
+        f"mean [min, max] over seeds: far share (default network, robust z > {FAR_Z:g}) "
+        f"{_range(estimates['far_share'])}; forest share (Isolation Forest score > "
+        f"{FOREST_CUT:g}) {_range(estimates['forest_share'])}."
     )
+    gaps = []
+    for name in rows:
+        network, _, score = name.partition(":")
+        if score == "sum" and f"{network}:error" in rows:
+            gap = np.array([r["roc_auc"] for r in rows[name]]) - np.array(
+                [r["roc_auc"] for r in rows[f"{network}:error"]]
+            )
+            gaps.append(f"{network} {_pm(gap, se=True)}")
+    if gaps:
+        note += " ROC AUC of the sum minus the error alone, paired (± se): " + "; ".join(gaps) + "."
     return f"**{protocol}**\n\n{table(rows, baselines)}\n\n{note}\n"
+
+
+def _range(values: np.ndarray) -> str:
+    return f"{values.mean():.4f} [{values.min():.4f}, {values.max():.4f}]"
 
 
 def report_labelled(results: list[dict]) -> str:
@@ -455,7 +475,7 @@ def report_labelled(results: list[dict]) -> str:
             picks.append(
                 f"{k}: " + ", ".join(f"{c} {n}" for c, n in zip(CHOICES, counts, strict=True) if n)
             )
-        base = ("normal:error",)
+        base = ("normal:sum", "unlabelled:sum")
         out.append(
             f"**labelled, network {network}**\n\n{table(rows, base)}\n\n"
             f"Choices over {len(results)} seeds × {DRAWS} draws — " + "; ".join(picks) + "\n"
@@ -463,13 +483,17 @@ def report_labelled(results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def candidate_order(networks: list[str]) -> list[str]:
-    """Return the candidates in table order: networks' scores, then the baselines."""
+def candidate_order(networks: list[str], scores: list[str]) -> list[str]:
+    """Return the candidates in table order: networks' scores, then the baselines.
+
+    >>> candidate_order(["central", "reference"], ["sum"])
+    ['central:sum', 'reference', 'isolation_forest', 'pca']
+    """
     names = []
     for network in networks:
         if network == "reference":
             continue
-        names += [f"{network}:{s}" for s in (*SCORES, "auto")]
+        names += [f"{network}:{s}" for s in scores]
     return names + (["reference"] if "reference" in networks else []) + list(BASELINES)
 
 
@@ -499,6 +523,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="central,standard,reference",
         help=f"comma-separated subset of {','.join(NETWORKS)}",
     )
+    parser.add_argument(
+        "--scores",
+        default=",".join(SCORES),
+        help=f"comma-separated: the scores shown per network, of {','.join(SCORES)}",
+    )
     parser.add_argument("--train-share", type=float, default=0.6, help="time protocols (0.6)")
     parser.add_argument("--pool", type=int, default=29, help="labelled frauds set aside (29)")
     parser.add_argument("--prevalence", type=float, default=ULB_PREVALENCE)
@@ -511,6 +540,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in args.networks.split(","):
         if name not in NETWORKS:
             parser.error(f"unknown network {name!r}; choose from {', '.join(NETWORKS)}")
+    for name in args.scores.split(","):
+        if name not in SCORES:
+            parser.error(f"unknown score {name!r}; choose from {', '.join(SCORES)}")
     return args
 
 
@@ -536,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         elif protocol == "amount":
             print(report_amount(results))
         else:
-            print(report_unlabelled(protocol, results, candidate_order(networks)))
+            order = candidate_order(networks, args.scores.split(","))
+            print(report_unlabelled(protocol, results, order))
     elapsed = time.perf_counter() - started
     print(
         f"{bench.fits} networks fitted in {bench.fit_seconds:.0f} s; "
