@@ -415,14 +415,22 @@ def _pm(values: np.ndarray, se: bool = False) -> str:
     return f"{values.mean():{sign}.4f} ± {spread:.4f}"
 
 
-def report_unlabelled(protocol: str, results: list[dict], order: list[str]) -> str:
-    """Return the candidates' table, the contamination estimates and sum-versus-error lines."""
+def report_unlabelled(
+    protocol: str,
+    results: list[dict],
+    order: list[str],
+    versus: tuple[str, ...] = ("reference", "isolation_forest"),
+) -> str:
+    """Return the candidates' table, the contamination estimates and sum-versus-error lines.
+
+    The table's paired differences are to the candidates named in `versus`.
+    """
     rows: dict[str, list[dict]] = {}
     for name in order:
         runs = [r["measures"][name] for r in results if name in r["measures"]]
         if runs:
             rows[name] = runs
-    baselines = tuple(b for b in ("reference", "isolation_forest") if b in rows)
+    baselines = tuple(b for b in versus if b in rows)
     estimates = {
         key: np.array([r["contamination"][key] for r in results])
         for key in ("true", "far_share", "forest_share")
@@ -528,6 +536,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(SCORES),
         help=f"comma-separated: the scores shown per network, of {','.join(SCORES)}",
     )
+    parser.add_argument(
+        "--versus",
+        default="reference,isolation_forest",
+        help="comma-separated candidates the table shows paired ROC AUC differences to",
+    )
     parser.add_argument("--train-share", type=float, default=0.6, help="time protocols (0.6)")
     parser.add_argument("--pool", type=int, default=29, help="labelled frauds set aside (29)")
     parser.add_argument("--prevalence", type=float, default=ULB_PREVALENCE)
@@ -569,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report_amount(results))
         else:
             order = candidate_order(networks, args.scores.split(","))
-            print(report_unlabelled(protocol, results, order))
+            print(report_unlabelled(protocol, results, order, tuple(args.versus.split(","))))
     elapsed = time.perf_counter() - started
     print(
         f"{bench.fits} networks fitted in {bench.fit_seconds:.0f} s; "
