@@ -306,8 +306,8 @@ def run_labelled(bench: Bench, trial: Trial, networks: list[str]) -> dict:
     The network learns from the normal training rows; K labelled frauds drawn from the pool
     (`DRAWS` draws per K), with the normal validation rows, choose among `CHOICES` by AP at
     the production rate (the first of `CHOICES` on a tie); every score is measured on the same
-    test rows, beside the scores of
-    the network that learnt from the unlabelled training rows (frauds included).
+    test rows, beside the scores of the network that learnt from the unlabelled training rows
+    (frauds included).
     """
     labels = bench.labels
     fit = trial.fit[labels[trial.fit] == 0]
