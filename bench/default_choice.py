@@ -55,7 +55,7 @@ from training.config import PRESETS, FitConfig
 from training.console import quiet
 from training.fitting import Splits, fit_detector
 from training.metrics import ULB_PREVALENCE, at_prevalence
-from training.scoring import is_alert
+from training.scoring import Detector, is_alert
 from training.threshold import choose_threshold, parse_strategy
 
 DEFAULT = PRESETS["default"]
@@ -135,19 +135,30 @@ class Bench:
         if path is not None and path.exists():
             self.fitted[key] = np.load(path)
             return self.fitted[key]
-        started = time.perf_counter()
-        features, names = self.dataset.features, self.dataset.feature_names
-        fitted = fit_detector(features, names, fit_rows, validation_rows, config, quiet)
-        parts = fitted.detector.outputs(features).parts
-        elapsed = time.perf_counter() - started
-        self.fit_seconds += elapsed
-        self.fits += 1
-        log(f"  fitted {network} seed {seed} in {elapsed:.0f} s")
+        parts = (
+            self.detector(network, fit_rows, validation_rows, seed)
+            .outputs(self.dataset.features)
+            .parts
+        )
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, parts)
         self.fitted[key] = parts
         return parts
+
+    def detector(
+        self, network: str, fit_rows: np.ndarray, validation_rows: np.ndarray, seed: int
+    ) -> Detector:
+        """Fit `network` on these rows as `fit` does (seeded as `compare` seeds it); time it."""
+        config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
+        started = time.perf_counter()
+        features, names = self.dataset.features, self.dataset.feature_names
+        fitted = fit_detector(features, names, fit_rows, validation_rows, config, quiet)
+        elapsed = time.perf_counter() - started
+        self.fit_seconds += elapsed
+        self.fits += 1
+        log(f"  fitted {network} seed {seed} in {elapsed:.0f} s")
+        return fitted.detector
 
     def _key(self, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray) -> str:
         digest = hashlib.sha256(data.fingerprint(self.dataset).encode())
@@ -355,8 +366,7 @@ def run_amount(bench: Bench, trial: Trial, networks: list[str]) -> dict:
     budget = parse_strategy(DEFAULT.threshold)
     detectors = {}
     for network in networks:
-        config = dataclasses.replace(NETWORKS[network], seed=trial.seed * 1000)
-        detector = fit_detector(x, names, trial.fit, trial.validation, config, quiet).detector
+        detector = bench.detector(network, trial.fit, trial.validation, trial.seed)
         detectors[network] = (detector.score, detector.threshold)
     forest = isolation_forest(bench.dataset, trial.fit, trial.validation, trial.seed)
     detectors["isolation_forest"] = (
