@@ -31,4 +31,4 @@ for name in cardio thyroid mammography; do
     choice "$name" "$datasets/$name.csv" --protocol natural,production --seeds 10
 done
 choice synthetic-50k "$out/synthetic-50k.csv" --protocol natural,production --seeds 5 \
-    --networks default --versus isolation_forest
+    --networks default,central --versus isolation_forest
