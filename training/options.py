@@ -22,7 +22,7 @@ _FIT_OPTIONS = [
     ("--bottleneck-activation", "bottleneck_activation", str, "activation of the code layer"),
     ("--noise", "noise", float, "std of Gaussian input noise while training (denoising); 0 off"),
     ("--ensemble", "ensemble", int, "networks trained with consecutive seeds, scores averaged"),
-    ("--scaling", "scaling", str, "scaling fitted on training rows: auto, central, robust, standard"),
+    ("--scaling", "scaling", str, "scaling on training rows: auto, central, robust, standard"),
     ("--weighting", "weighting", str, "per-feature error weights: inverse_error or none"),
     ("--score-quantile", "score_quantile", float, "validation quantile that scales score parts"),
     ("--train-on", "train_on", str, "normal, all, or auto (normal rows when labels exist)"),

@@ -31,7 +31,8 @@ def test_reference_preset_keeps_the_tutorial_scaling_and_score():
 def test_log_columns_must_be_names():
     with pytest.raises(OptionError, match="--log-columns must be a list of column names"):
         FitConfig(log_columns="Amount")  # a string would match its letters
-    with pytest.raises(OptionError, match="--scaling must be one of auto, central, robust, standard"):
+    message = "--scaling must be one of auto, central, robust, standard"
+    with pytest.raises(OptionError, match=message):
         FitConfig(scaling="minmax")
 
 
