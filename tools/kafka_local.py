@@ -21,6 +21,7 @@ import argparse
 import base64
 import fcntl
 import os
+import random
 import shutil
 import signal
 import socket
@@ -180,10 +181,42 @@ def resolve_libs(version: str) -> Path:
 # --------------------------------------------------------------------------
 
 
+# Where the kernel draws the local ports of outgoing connections (Linux's default when unknown).
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DEFAULT_EPHEMERAL_LOW = 32768
+# Ports are drawn from this many just below that range.
+PORT_SPAN = 12_000
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """Return a port free now, drawn at random below the kernel's ephemeral range.
+
+    A broker restarted on its own ports (the fault tests stop and start one) must find them
+    free again; a port of the ephemeral range may meanwhile become the local end of any
+    outgoing connection on the machine, and the restart then fails with "Address already in
+    use". Outside that range only another listener can take it.
+    """
+    low = ephemeral_low()
+    draw = random.SystemRandom()
+    for _ in range(100):
+        port = draw.randrange(max(1024, low - PORT_SPAN), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+def ephemeral_low(path: Path = EPHEMERAL_RANGE) -> int:
+    """Return the first port of the kernel's ephemeral range (32768 where it cannot be read)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return DEFAULT_EPHEMERAL_LOW
 
 
 def port_open(port: int) -> bool:

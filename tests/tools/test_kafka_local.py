@@ -26,6 +26,20 @@ def test_a_free_port_can_be_bound_and_port_open_sees_listeners():
         assert kafka_local.port_open(port)
 
 
+def test_free_ports_lie_below_the_ephemeral_range_a_restart_could_lose_them_to():
+    low = kafka_local.ephemeral_low()
+    ports = {kafka_local.free_port() for _ in range(20)}
+    assert all(max(1024, low - kafka_local.PORT_SPAN) <= port < low for port in ports)
+    assert len(ports) > 1  # drawn at random, not the first free one each time
+
+
+def test_the_ephemeral_range_is_read_from_the_kernel_or_defaults(tmp_path):
+    given = tmp_path / "range"
+    given.write_text("40000\t60999\n")
+    assert kafka_local.ephemeral_low(given) == 40000
+    assert kafka_local.ephemeral_low(tmp_path / "missing") == kafka_local.DEFAULT_EPHEMERAL_LOW
+
+
 def test_server_properties_name_the_ports_and_read_back(tmp_path):
     text = kafka_local.server_properties(tmp_path / "data", 19092, 19093, partitions=4)
     path = tmp_path / "server.properties"
