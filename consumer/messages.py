@@ -192,7 +192,7 @@ def parse_value(
     except orjson.JSONDecodeError as exc:
         obj = _lenient_loads(value, exc)
     if type(obj) is not dict:
-        raise InvalidMessageError(NOT_OBJECT, f"a JSON {_json_type(obj)}, not an object")
+        raise InvalidMessageError(NOT_OBJECT, f"a JSON {json_type(obj)}, not an object")
     try:
         row = (getter or _row_getter(feature_names))(obj)
     except KeyError as exc:
@@ -201,7 +201,7 @@ def parse_value(
     if not types <= _NUMBER_TYPES:
         pairs = zip(feature_names, row, strict=True)
         name, bad = next((n, v) for n, v in pairs if type(v) not in _NUMBER_TYPES)
-        raise InvalidMessageError(NON_NUMERIC, f"{name} is a JSON {_json_type(bad)}")
+        raise InvalidMessageError(NON_NUMERIC, f"{name} is a JSON {json_type(bad)}")
     if int in types:
         for name, v in zip(feature_names, row, strict=True):
             if type(v) is int and abs(v) >= _LARGEST_FLOAT_INT:
@@ -307,7 +307,12 @@ def _lenient_loads(value: bytes, error: orjson.JSONDecodeError) -> Any:
         raise InvalidMessageError(NOT_JSON, str(error)) from None
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """Name a decoded JSON value's type as JSON does.
+
+    >>> json_type([1]), json_type(True), json_type(2.5)
+    ('array', 'boolean', 'number')
+    """
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from consumer.errors import InvalidMessageError
-from consumer.feedback.verdicts import BAD_FIELD, MISSING_FIELD, NOT_JSON, NOT_OBJECT, json_type
+from consumer.feedback.verdicts import BAD_FIELD, MISSING_FIELD, json_object
+from consumer.messages import NOT_JSON, NOT_OBJECT
 from consumer.roles import ROLES
 
 UNKNOWN_STAGE = "unknown"  # alerts written before alerts named the stages that raised them
@@ -49,14 +48,7 @@ def decode_alert(value: bytes | None, topic_role: str, fallback_time: float) -> 
     ...              b' "autoencoder"], "scored_at": "2024-01-01T00:00:00.250Z"}', "champion", 0.0)
     Alert(transaction_id='t1', role='champion', model_version='v7', stage='supervised+autoencoder', alerted_at=1704067200.25)
     """  # noqa: E501 (a doctest's expected output is one line)
-    if value is None:
-        raise InvalidMessageError(NOT_JSON, "empty value (a tombstone)")
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessageError(NOT_JSON, str(exc)) from None
-    if type(obj) is not dict:
-        raise InvalidMessageError(NOT_OBJECT, f"a JSON {json_type(obj)}, not an object")
+    obj = json_object(value)
     return Alert(
         _text(obj, "transaction_id"),
         _role(obj.get("role", topic_role)),

@@ -21,13 +21,17 @@ from typing import Any
 import orjson
 
 from consumer.errors import InvalidMessageError
-from consumer.messages import InputMessage, Rejected
+from consumer.messages import (
+    NOT_JSON,
+    NOT_OBJECT,
+    OVERSIZED,
+    InputMessage,
+    Rejected,
+    json_type,
+)
 
-NOT_JSON = "not_json"
-NOT_OBJECT = "not_object"
 MISSING_FIELD = "missing_field"
 BAD_FIELD = "bad_field"
-OVERSIZED = "oversized"
 REASONS = (NOT_JSON, NOT_OBJECT, MISSING_FIELD, BAD_FIELD, OVERSIZED)
 
 FIELDS = ("transaction_id", "fraud", "source", "labelled_at")
@@ -78,6 +82,31 @@ def decode_verdicts(messages: Sequence[InputMessage], max_bytes: int) -> Decoded
     return DecodedVerdicts(verdicts, rejected)
 
 
+def json_object(value: bytes | None, max_bytes: int | None = None) -> dict[str, Any]:
+    """Decode a message value that must be one JSON object, of at most `max_bytes` if given.
+
+    Raises:
+        InvalidMessageError: NOT_JSON (a tombstone, or not JSON), OVERSIZED or NOT_OBJECT.
+
+    >>> json_object(b'{"a": 1}')
+    {'a': 1}
+    >>> json_object(b'[1]')
+    Traceback (most recent call last):
+    consumer.errors.InvalidMessageError: not_object: a JSON array, not an object
+    """
+    if value is None:
+        raise InvalidMessageError(NOT_JSON, "empty value (a tombstone)")
+    if max_bytes is not None and len(value) > max_bytes:
+        raise InvalidMessageError(OVERSIZED, f"{len(value)} bytes, more than {max_bytes}")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessageError(NOT_JSON, str(exc)) from None
+    if type(obj) is not dict:
+        raise InvalidMessageError(NOT_OBJECT, f"a JSON {json_type(obj)}, not an object")
+    return obj
+
+
 def decode_verdict(value: bytes | None, max_bytes: int) -> Verdict:
     """Decode one message value into a Verdict.
 
@@ -91,16 +120,7 @@ def decode_verdict(value: bytes | None, max_bytes: int) -> Verdict:
     Traceback (most recent call last):
     consumer.errors.InvalidMessageError: bad_field: fraud is a JSON number, not true or false
     """
-    if value is None:
-        raise InvalidMessageError(NOT_JSON, "empty value (a tombstone)")
-    if len(value) > max_bytes:
-        raise InvalidMessageError(OVERSIZED, f"{len(value)} bytes, more than {max_bytes}")
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessageError(NOT_JSON, str(exc)) from None
-    if type(obj) is not dict:
-        raise InvalidMessageError(NOT_OBJECT, f"a JSON {json_type(obj)}, not an object")
+    obj = json_object(value, max_bytes)
     for name in FIELDS:
         if name not in obj:
             raise InvalidMessageError(MISSING_FIELD, f"no field {name!r}")
@@ -176,16 +196,6 @@ def verdict_name(fraud: bool) -> str:
     ('fraud', 'legit')
     """
     return "fraud" if fraud else "legit"
-
-
-def json_type(value: Any) -> str:
-    """Name a decoded JSON value's type as JSON does.
-
-    >>> json_type([1]), json_type(True), json_type(2.5)
-    ('array', 'boolean', 'number')
-    """
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
 
 
 def _shown(value: Any) -> str:
