@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from consumer.kafka import Headers
+from consumer.logs import log_event
 from consumer.messages import Rejected
 
 REASON = "dlq.reason"
@@ -59,3 +62,17 @@ def dead_letter_record(
         value = None if value is None else value[:max_bytes]
         key = None if key is None else key[:max_bytes]
     return value, key, headers
+
+
+def log_dead_letter(rejected: Rejected) -> None:
+    """Log one `dead_letter` event: why, and where the message came from."""
+    message = rejected.message
+    log_event(
+        "dead_letter",
+        logging.WARNING,
+        reason=rejected.reason,
+        detail=rejected.detail,
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+    )

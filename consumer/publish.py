@@ -6,7 +6,6 @@ checkpoints flush it or run its transactions through it.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -16,7 +15,7 @@ import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter
 
-from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
+from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record, log_dead_letter
 from consumer.errors import DeliveryError, ProduceRefused
 from consumer.kafka import (
     DeliveryCallback,
@@ -27,7 +26,6 @@ from consumer.kafka import (
     is_fenced,
     kafka_error,
 )
-from consumer.logs import log_event
 from consumer.messages import Rejected
 from consumer.metrics import Metrics
 from consumer.records import Outputs
@@ -180,20 +178,11 @@ class Publisher(Generic[ProducerT]):
         """Produce each rejected message, raw, to the dead-letter topic, and count and log it."""
         batch = self._batch
         for item in rejected:
-            message = item.message
             value, key, headers = dead_letter_record(item, self.dead_letter_bytes)
             produce(self._producer, self.dlq_topic, value, key, headers, batch)
             batch.waiting += 1
             self.metrics.invalid_messages.labels(item.reason).inc()
-            log_event(
-                "dead_letter",
-                logging.WARNING,
-                reason=item.reason,
-                detail=item.detail,
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            log_dead_letter(item)
 
     def end_batch(self) -> BatchAcks:
         """Return the acknowledgements awaited by the records produced since the last call."""
@@ -265,11 +254,14 @@ class Publisher(Generic[ProducerT]):
             counted.inc()
 
 
-class TransactionalPublisher(Publisher[TransactionalSink]):
-    """A publisher whose producer writes in Kafka transactions, which it begins and ends.
+class ForwardsTransactions:
+    """The transactional calls of a producer's one owner, passed straight to the producer.
 
-    The calls mirror the client's; `consumer.transaction.ExactlyOnce` decides when to make them.
+    The caller (`consumer.transaction.ExactlyOnce`, `consumer.feedback.transaction`) decides
+    when to make them; the owner keeps `_producer` to itself.
     """
+
+    _producer: TransactionalSink
 
     def init_transactions(self, timeout: float) -> None:
         """Register the transactional.id, fencing older producers that share it."""
@@ -289,6 +281,13 @@ class TransactionalPublisher(Publisher[TransactionalSink]):
 
     def abort_transaction(self, timeout: float) -> None:
         self._producer.abort_transaction(timeout)
+
+
+class TransactionalPublisher(ForwardsTransactions, Publisher[TransactionalSink]):
+    """A publisher whose producer writes in Kafka transactions, which it begins and ends.
+
+    The calls mirror the client's; `consumer.transaction.ExactlyOnce` decides when to make them.
+    """
 
     def replace(self, producer: TransactionalSink) -> None:
         """Publish through `producer` from now on, forgetting the old one and its failures."""

@@ -3,25 +3,24 @@ changelog records, verdicts sent to their home partition, and dead letters."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
-from confluent_kafka import TopicPartition
-
-from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record
+from consumer.deadletter import MAX_DEAD_LETTER_BYTES, dead_letter_record, log_dead_letter
 from consumer.feedback.changelog import Record
 from consumer.feedback.metrics import FeedbackMetrics
 from consumer.kafka import Headers, TransactionalSink
-from consumer.logs import log_event
 from consumer.messages import InputMessage, Rejected
-from consumer.publish import produce
+from consumer.publish import ForwardsTransactions, produce
 
 ROUTED_FROM = "feedback.routed_from"  # header of a verdict sent home: "partition:offset"
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 
 
-class FeedbackWriter:
+class FeedbackWriter(ForwardsTransactions):
     """Produce the feedback process's records; nothing else calls its producer.
+
+    Its transactional calls (`ForwardsTransactions`) are made by
+    `consumer.feedback.transaction.FeedbackTransaction`.
 
     Parameters:
         producer: a transactional producer (every record goes into a Kafka transaction).
@@ -70,36 +69,8 @@ class FeedbackWriter:
             value, key, headers = dead_letter_record(item, self.dead_letter_bytes)
             produce(self._producer, self.dlq_topic, value, key, headers)
             self.metrics.invalid_verdicts.labels(item.reason).inc()
-            message = item.message
-            log_event(
-                "dead_letter",
-                logging.WARNING,
-                reason=item.reason,
-                detail=item.detail,
-                topic=message.topic(),
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+            log_dead_letter(item)
 
     def poll(self, timeout: float) -> None:
         """Serve the producer's events (errors, acknowledgements)."""
         self._producer.poll(timeout)
-
-    # The transactional calls, made by `consumer.feedback.transaction.FeedbackTransaction`.
-
-    def init_transactions(self, timeout: float) -> None:
-        self._producer.init_transactions(timeout)
-
-    def begin_transaction(self) -> None:
-        self._producer.begin_transaction()
-
-    def send_offsets_to_transaction(
-        self, offsets: list[TopicPartition], group_metadata: object, timeout: float
-    ) -> None:
-        self._producer.send_offsets_to_transaction(offsets, group_metadata, timeout)
-
-    def commit_transaction(self, timeout: float) -> None:
-        self._producer.commit_transaction(timeout)
-
-    def abort_transaction(self, timeout: float) -> None:
-        self._producer.abort_transaction(timeout)
