@@ -75,7 +75,7 @@ class ConsumerProcess:
     kills (or freezes) the consumer the Nth time a batch passes PHASE.
     """
 
-    def __init__(self, log_path: Path, **settings: str | int):
+    def __init__(self, log_path: Path, **settings: str | int | float):
         self.port = free_port()
         env = {
             **os.environ,
@@ -85,14 +85,18 @@ class ConsumerProcess:
         env.update({f"FRAUD_{k.upper()}": str(v) for k, v in settings.items()})
         self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in wait)
-        entry = [str(CRASHING_CONSUMER)] if "test_crash_point" in settings else ["-m", "consumer"]
         self.process = subprocess.Popen(
-            [sys.executable, *entry, "run"],
+            [sys.executable, *self.command(settings)],
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def command(self, settings: dict[str, str | int | float]) -> list[str]:
+        """Return the interpreter's arguments: the consumer's `run`, crashing if asked."""
+        entry = [str(CRASHING_CONSUMER)] if "test_crash_point" in settings else ["-m", "consumer"]
+        return [*entry, "run"]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -9,19 +9,16 @@ verdict in home-partition order, as the feedback process takes it.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from consumer_helpers import ConsumerProcess, free_port, read_topic
+from consumer_helpers import ConsumerProcess, read_topic
 from kafka_helpers import REPO_ROOT, delete_topics, wait_for_topic
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "feedback"))
@@ -108,23 +105,8 @@ class FeedbackTopics:
 class FeedbackProcess(ConsumerProcess):
     """`python -m consumer feedback` in a subprocess, configured through FRAUD_* variables."""
 
-    def __init__(self, log_path: Path, **settings: str | int | float):
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "FRAUD_METRICS_PORT": str(self.port),
-            "FRAUD_METRICS_HOST": "127.0.0.1",
-        }
-        env.update({f"FRAUD_{k.upper()}": str(v) for k, v in settings.items()})
-        self.log_path = log_path
-        self.log = open(log_path, "ab")  # noqa: SIM115 (closed in wait)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "feedback"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+    def command(self, settings: dict[str, str | int | float]) -> list[str]:
+        return ["-m", "consumer", "feedback"]
 
     def totals(self) -> Counter[Count]:
         """Return the committed totals /metrics exports, summed over labels partitions."""
