@@ -22,7 +22,7 @@ from confluent_kafka import Producer
 
 from bench.consumer_throughput import SAMPLE_EVERY_S, WINDOW, slope, window_rate
 from bench.feedback_join import alerts_for, verdict_messages
-from bench.kafka import create_topics, delete_topics, unique
+from bench.kafka import create_topics, delete_topics, produce_waiting, unique
 from bench.processes import Watched
 
 ALERT_PARTITIONS = 4
@@ -121,7 +121,7 @@ def _fill_alerts(
         topic = champion
         if alert.role == "challenger":
             document["role"], topic = "challenger", challenger
-        _produce(producer, topic, alert.transaction_id.encode(), orjson.dumps(document))
+        produce_waiting(producer, topic, alert.transaction_id.encode(), orjson.dumps(document))
     if producer.flush(120):
         raise RuntimeError("could not fill the alert topics")
 
@@ -135,15 +135,6 @@ def _fill_verdicts(
          "partitioner": "murmur2_random"}
     )  # fmt: skip
     for message in verdict_messages(count, alerts, partitions, rng):
-        _produce(producer, topic, message.key() or b"", message.value() or b"")
+        produce_waiting(producer, topic, message.key() or b"", message.value() or b"")
     if producer.flush(120):
         raise RuntimeError("could not fill the labels topic")
-
-
-def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key)
-            return
-        except BufferError:
-            producer.poll(0.1)

@@ -109,12 +109,7 @@ def fill(
     size = 0
     for key, value in transactions(rows, count, encode=encode):
         size += len(value)
-        while True:
-            try:
-                producer.produce(topic, value, key)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, key, value)
     if producer.flush(300):
         raise RuntimeError(f"could not fill {topic}")
     return size
@@ -200,3 +195,13 @@ def send_span(bootstrap: str, topic: str, partitions: int) -> tuple[float, float
     finally:
         client.close()
     return min(stamps, default=0.0), max(stamps, default=0.0), sum(ends)
+
+
+def produce_waiting(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+    """Produce one record, serving deliveries while the client's local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key)
+            return
+        except BufferError:
+            producer.poll(0.1)
