@@ -127,6 +127,7 @@ class Bench:
     cache: Path | None
     prevalence: float = ULB_PREVALENCE
     fitted: dict[str, np.ndarray] = field(default_factory=dict)
+    shares: dict[tuple[bytes, int], float] = field(default_factory=dict)
     fit_seconds: float = 0.0
     fits: int = 0
 
@@ -157,8 +158,15 @@ class Bench:
         config = dataclasses.replace(NETWORKS[network], seed=seed * 1000)
         if config.scaling != "auto":
             return config
-        share = far_out_share(self.dataset.features[fit_rows], config.seed)
+        share = self.far_out(fit_rows, config.seed)
         return dataclasses.replace(config, scaling=choose_scaling(share))
+
+    def far_out(self, fit_rows: np.ndarray, seed: int) -> float:
+        """Return the share of these rows far out, as `fit` computes it (once per rows and seed)."""
+        key = (hashlib.sha256(np.ascontiguousarray(fit_rows).tobytes()).digest(), seed)
+        if key not in self.shares:
+            self.shares[key] = far_out_share(self.dataset.features[fit_rows], seed)
+        return self.shares[key]
 
     def fit(
         self, network: str, config: FitConfig, fit_rows: np.ndarray, validation_rows: np.ndarray
@@ -291,10 +299,9 @@ def contamination(bench: Bench, trial: Trial) -> dict[str, float]:
     (`training.fitting.contamination`), on the fit rows with the default network's seed.
     """
     train = np.concatenate([trial.fit, trial.validation])
-    features = bench.dataset.features[trial.fit]
     return {
         "true": float(bench.labels[train].mean()),
-        "far_out": far_out_share(features, trial.seed * 1000),
+        "far_out": bench.far_out(trial.fit, trial.seed * 1000),
     }
 
 
